@@ -1,0 +1,161 @@
+"""One configuration schema for nodes, launch files, the CLI and benchmarks.
+
+The schema is a tree of dataclasses; each library owns its part
+(``CodecConfig`` in the codec, ``LinkConfig`` in the link estimator, ...).
+This module maps that tree to and from two representations:
+
+* the ROS 2 parameter-file YAML in ``config/semcomm.yaml`` (one section per
+  node, ``ros__parameters`` inside, nested keys as in any ROS param file), and
+* flat ``{"a.b.c": value}`` dictionaries, which is how ROS 2 parameters are
+  named once declared on a node.
+
+No ROS import here: the CLI and benchmarks read the same file without a graph.
+"""
+from __future__ import annotations
+
+import dataclasses
+import typing
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+# Node names are also the section names in config/semcomm.yaml.
+SOURCE_NODE = "semcomm_source"
+ENCODER_NODE = "semcomm_encoder"
+LINK_MONITOR_NODE = "semcomm_link_monitor"
+DECODER_NODE = "semcomm_decoder"
+
+DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config" / "semcomm.yaml"
+
+
+class ConfigError(ValueError):
+    """A configuration file or value does not fit the schema."""
+
+
+def describe(text: str, **extra: Any) -> dict[str, Any]:
+    """Field metadata: ``field(default=..., metadata=describe("..."))``."""
+    return {"description": text, **extra}
+
+
+def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}`` (ROS 2 parameter naming)."""
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(flatten(value, name + "."))
+        else:
+            flat[name] = value
+    return flat
+
+
+def to_flat_params(obj: Any, prefix: str = "") -> dict[str, Any]:
+    """Dataclass instance -> flat parameter dict with ROS-compatible values."""
+    flat: dict[str, Any] = {}
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        name = f"{prefix}{f.name}"
+        if dataclasses.is_dataclass(value):
+            flat.update(to_flat_params(value, name + "."))
+        elif isinstance(value, tuple):
+            flat[name] = list(value)
+        else:
+            flat[name] = value
+    return flat
+
+
+def field_descriptions(cls: type, prefix: str = "") -> dict[str, str]:
+    """Flat parameter name -> description, for ROS parameter descriptors."""
+    out: dict[str, str] = {}
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        kind = hints[f.name]
+        if dataclasses.is_dataclass(kind):
+            out.update(field_descriptions(kind, f"{prefix}{f.name}."))
+        else:
+            out[f"{prefix}{f.name}"] = f.metadata.get("description", "")
+    return out
+
+
+def _coerce(name: str, kind: Any, value: Any) -> Any:
+    origin = typing.get_origin(kind)
+    if kind is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{name}: expected true/false, got {value!r}")
+        return value
+    if kind is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{name}: expected an integer, got {value!r}")
+        return value
+    if kind is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{name}: expected a number, got {value!r}")
+        return float(value)
+    if kind is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{name}: expected a string, got {value!r}")
+        return value
+    if origin in (list, tuple):
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{name}: expected a list, got {value!r}")
+        (item,) = typing.get_args(kind)[:1]
+        items = [_coerce(f"{name}[{i}]", item, v) for i, v in enumerate(value)]
+        return tuple(items) if origin is tuple else items
+    raise ConfigError(f"{name}: unsupported type {kind!r}")
+
+
+def from_flat_params(cls: type, flat: dict[str, Any], prefix: str = "",
+                     strict: bool = True) -> Any:
+    """Build dataclass ``cls`` from a flat dict; missing keys keep defaults.
+
+    With ``strict``, keys under ``prefix`` that the schema does not know raise
+    ConfigError (a typo in a YAML file should not be silently ignored).
+    """
+    hints = typing.get_type_hints(cls)
+    kwargs: dict[str, Any] = {}
+    known: set[str] = set()
+    for f in dataclasses.fields(cls):
+        name = f"{prefix}{f.name}"
+        kind = hints[f.name]
+        if dataclasses.is_dataclass(kind):
+            kwargs[f.name] = from_flat_params(kind, flat, name + ".", strict=False)
+            known.update(k for k in flat if k.startswith(name + "."))
+        elif name in flat:
+            kwargs[f.name] = _coerce(name, kind, flat[name])
+            known.add(name)
+    if strict:
+        unknown = sorted(k for k in flat if k.startswith(prefix) and k not in known)
+        if unknown:
+            raise ConfigError(f"unknown configuration keys: {', '.join(unknown)}")
+    obj = cls(**kwargs)
+    validate = getattr(obj, "validate", None)
+    if callable(validate):
+        validate()
+    return obj
+
+
+def load_sections(path: str | Path | None = None) -> dict[str, dict[str, Any]]:
+    """Read a ROS 2 parameter file: node name -> flat parameter dict."""
+    path = Path(path) if path else DEFAULT_CONFIG
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"cannot read configuration {path}: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: top level must be a mapping of node names")
+    sections: dict[str, dict[str, Any]] = {}
+    for node, body in raw.items():
+        params = (body or {}).get("ros__parameters", {}) if isinstance(body, dict) else None
+        if not isinstance(params, dict):
+            raise ConfigError(f"{path}: section {node!r} needs a ros__parameters mapping")
+        sections[node.lstrip("/")] = flatten(params)
+    return sections
+
+
+def load_node_config(cls: type, node: str, path: str | Path | None = None,
+                     overrides: dict[str, Any] | None = None) -> Any:
+    """The dataclass for one node, from the YAML file plus flat overrides."""
+    flat = dict(load_sections(path).get(node, {}))
+    flat.update(overrides or {})
+    return from_flat_params(cls, flat)
