@@ -114,17 +114,15 @@ def from_flat_params(cls: type, flat: dict[str, Any], prefix: str = "",
     """
     hints = typing.get_type_hints(cls)
     kwargs: dict[str, Any] = {}
-    known: set[str] = set()
     for f in dataclasses.fields(cls):
         name = f"{prefix}{f.name}"
         kind = hints[f.name]
         if dataclasses.is_dataclass(kind):
             kwargs[f.name] = from_flat_params(kind, flat, name + ".", strict=False)
-            known.update(k for k in flat if k.startswith(name + "."))
         elif name in flat:
             kwargs[f.name] = _coerce(name, kind, flat[name])
-            known.add(name)
     if strict:
+        known = {prefix + k for k in to_flat_params(cls())}
         unknown = sorted(k for k in flat if k.startswith(prefix) and k not in known)
         if unknown:
             raise ConfigError(f"unknown configuration keys: {', '.join(unknown)}")
@@ -146,7 +144,7 @@ def load_sections(path: str | Path | None = None) -> dict[str, dict[str, Any]]:
         raise ConfigError(f"{path}: top level must be a mapping of node names")
     sections: dict[str, dict[str, Any]] = {}
     for node, body in raw.items():
-        params = (body or {}).get("ros__parameters", {}) if isinstance(body, dict) else None
+        params = body.get("ros__parameters") if isinstance(body, dict) else None
         if not isinstance(params, dict):
             raise ConfigError(f"{path}: section {node!r} needs a ros__parameters mapping")
         sections[node.lstrip("/")] = flatten(params)

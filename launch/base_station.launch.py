@@ -1,0 +1,29 @@
+"""Base-station side: link monitor and diffusion decoder (optionally rviz2).
+
+ros2 launch semcomm_ros base_station.launch.py [config:=...] [rviz:=true]
+"""
+from launch.actions import DeclareLaunchArgument
+from launch.conditions import IfCondition
+from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
+from launch_ros.actions import Node
+from launch_ros.substitutions import FindPackageShare
+
+from launch import LaunchDescription
+
+
+def generate_launch_description():
+    config = LaunchConfiguration("config")
+    share = FindPackageShare("semcomm_ros")
+    return LaunchDescription([
+        DeclareLaunchArgument(
+            "config", default_value=PathJoinSubstitution([share, "config", "semcomm.yaml"]),
+            description="ROS 2 parameter file for all semcomm nodes"),
+        DeclareLaunchArgument("rviz", default_value="false", description="start rviz2"),
+        Node(package="semcomm_ros", executable="link_monitor_node",
+             name="semcomm_link_monitor", parameters=[config], output="screen"),
+        Node(package="semcomm_ros", executable="decoder_node", name="semcomm_decoder",
+             parameters=[config], output="screen"),
+        Node(package="rviz2", executable="rviz2", name="rviz2",
+             arguments=["-d", PathJoinSubstitution([share, "rviz", "semcomm.rviz"])],
+             condition=IfCondition(LaunchConfiguration("rviz"))),
+    ])

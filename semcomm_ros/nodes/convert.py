@@ -1,0 +1,117 @@
+"""Messages <-> library objects: sensor_msgs/Image <-> BGR arrays, WeightedSemantics <-> CodedFrame.
+
+cv_bridge is used where it imports (native ROS 2 installs); elsewhere the
+tested converter in semcomm_ros.io.image_encoding does the same job.
+"""
+from __future__ import annotations
+
+import numpy as np
+from builtin_interfaces.msg import Time
+from sensor_msgs.msg import Image, RegionOfInterest
+from std_msgs.msg import Header
+
+from semcomm_ros.codec.frame import CodedFrame, CodedObject
+from semcomm_ros.io.image_encoding import bgr_to_image_fields, image_to_bgr
+from semcomm_ros.msg import SemanticObject, WeightedSemantics
+
+try:  # pragma: no cover - depends on the installation
+    from cv_bridge import CvBridge
+
+    _BRIDGE: CvBridge | None = CvBridge()
+except Exception:  # noqa: BLE001 - missing, or the broken ROS 1 port from PyPI
+    _BRIDGE = None
+
+
+def image_msg_to_bgr(msg: Image) -> np.ndarray:
+    """sensor_msgs/Image -> HxWx3 uint8 BGR (raises ImageEncodingError on bad input)."""
+    if _BRIDGE is not None and msg.encoding in ("bgr8", "rgb8", "mono8"):
+        return np.ascontiguousarray(_BRIDGE.imgmsg_to_cv2(msg, desired_encoding="bgr8"))
+    return image_to_bgr(msg.data, msg.width, msg.height, msg.encoding, msg.step,
+                        bool(msg.is_bigendian))
+
+
+def bgr_to_image_msg(img: np.ndarray, header: Header) -> Image:
+    """HxWx3 uint8 BGR -> bgr8 sensor_msgs/Image."""
+    fields = bgr_to_image_fields(img)
+    msg = Image(header=header, height=fields["height"], width=fields["width"],
+                encoding="bgr8", is_bigendian=0, step=fields["step"])
+    msg.data = fields["data"]
+    return msg
+
+
+def stamp_to_ns(t: Time) -> int:
+    """builtin_interfaces/Time -> integer nanoseconds."""
+    return int(t.sec) * 1_000_000_000 + int(t.nanosec)
+
+
+def ns_to_stamp(ns: int) -> Time:
+    """Integer nanoseconds -> builtin_interfaces/Time."""
+    sec, nsec = divmod(int(ns), 1_000_000_000)
+    return Time(sec=sec, nanosec=nsec)
+
+
+def frame_to_msg(frame: CodedFrame, header: Header) -> WeightedSemantics:
+    """CodedFrame -> WeightedSemantics (field copy)."""
+    msg = WeightedSemantics(header=header)
+    for name in ("sequence", "source_width", "source_height", "source_encoding",
+                 "format_version", "level", "byte_budget", "bytes_used",
+                 "gist_codec", "gist_width", "gist_height", "background_codec",
+                 "background_quality", "background_width", "background_height"):
+        setattr(msg, name, getattr(frame, name))
+    msg.encode_time_ms = float(frame.encode_time_ms)
+    wm = np.ascontiguousarray(frame.weight_map, dtype=np.uint8)
+    msg.weight_map_height, msg.weight_map_width = (wm.shape if wm.ndim == 2 else (0, 0))
+    msg.weight_map = wm.tobytes()
+    msg.gist = bytes(frame.gist)
+    msg.background = bytes(frame.background)
+    msg.objects = [_object_to_msg(o) for o in frame.objects]
+    return msg
+
+
+def _object_to_msg(o: CodedObject) -> SemanticObject:
+    x, y, w, h = (int(v) for v in o.box)
+    m = SemanticObject(class_id=o.class_id, label=o.label, confidence=float(o.confidence),
+                       weight=float(o.weight),
+                       box=RegionOfInterest(x_offset=x, y_offset=y, width=w, height=h),
+                       mask_width=o.mask_width, mask_height=o.mask_height,
+                       texture_codec=o.texture_codec, texture_quality=o.texture_quality,
+                       texture_width=o.texture_width, texture_height=o.texture_height)
+    m.mask = bytes(o.mask)
+    m.texture = bytes(o.texture)
+    return m
+
+
+def msg_to_frame(msg: WeightedSemantics) -> CodedFrame:
+    """WeightedSemantics -> CodedFrame; sizes are checked by the codec's decoder.
+
+    Only the weight map is reshaped here, and only when its declared size
+    matches its length; otherwise it is passed flat and the decoder rejects it.
+    """
+    wm = np.frombuffer(bytes(msg.weight_map), dtype=np.uint8)
+    h, w = int(msg.weight_map_height), int(msg.weight_map_width)
+    wm = wm.reshape(h, w) if h * w == wm.size else wm.reshape(1, -1)
+    return CodedFrame(
+        sequence=msg.sequence, source_width=msg.source_width,
+        source_height=msg.source_height, source_encoding=msg.source_encoding,
+        format_version=msg.format_version, level=msg.level, byte_budget=msg.byte_budget,
+        bytes_used=msg.bytes_used, weight_map=wm,
+        objects=[CodedObject(
+            class_id=o.class_id, label=o.label, confidence=o.confidence, weight=o.weight,
+            box=(o.box.x_offset, o.box.y_offset, o.box.width, o.box.height),
+            mask_width=o.mask_width, mask_height=o.mask_height, mask=bytes(o.mask),
+            texture_codec=o.texture_codec, texture_quality=o.texture_quality,
+            texture_width=o.texture_width, texture_height=o.texture_height,
+            texture=bytes(o.texture)) for o in msg.objects],
+        gist_codec=msg.gist_codec, gist_width=msg.gist_width, gist_height=msg.gist_height,
+        gist=bytes(msg.gist), background_codec=msg.background_codec,
+        background_quality=msg.background_quality, background_width=msg.background_width,
+        background_height=msg.background_height, background=bytes(msg.background),
+        encode_time_ms=msg.encode_time_ms,
+    )
+
+
+def received_bytes(msg: WeightedSemantics) -> int:
+    """Payload bytes that actually arrived (not the sender's claim in bytes_used)."""
+    fixed = 64  # header, sizes and codec names, as CodedFrame.payload_bytes counts them
+    return (fixed + len(msg.weight_map) + len(msg.gist) + len(msg.background)
+            + sum(len(o.mask) + len(o.texture) + len(o.label) + 24 for o in msg.objects))

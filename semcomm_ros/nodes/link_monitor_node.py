@@ -1,0 +1,77 @@
+"""Link monitor node: receiver reports in, link estimate and byte budget out."""
+from __future__ import annotations
+
+import rclpy
+from rclpy.node import Node
+from std_msgs.msg import Header
+
+from semcomm_ros.config import LINK_MONITOR_NODE
+from semcomm_ros.link import FrameReportSample, LinkEstimator
+from semcomm_ros.msg import FrameReport, LinkState
+from semcomm_ros.node_config import LinkMonitorNodeConfig
+from semcomm_ros.nodes.convert import stamp_to_ns
+from semcomm_ros.nodes.params import declare_config, watch_config
+from semcomm_ros.nodes.qos import control_qos
+
+
+class LinkMonitorNode(Node):
+    """Runs a LinkEstimator on FrameReports and publishes LinkState periodically."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(LINK_MONITOR_NODE, **kwargs)
+        self.cfg: LinkMonitorNodeConfig = declare_config(self, LinkMonitorNodeConfig)
+        self.estimator = LinkEstimator(self.cfg.link)
+        qos = control_qos(self.cfg.qos)
+        self.pub = self.create_publisher(LinkState, self.cfg.topics.link_state, qos)
+        self.sub = self.create_subscription(FrameReport, self.cfg.topics.frame_report,
+                                            self._on_report, qos)
+        self.timer = self.create_timer(1.0 / self.cfg.publish_rate_hz, self._publish)
+        watch_config(self, LinkMonitorNodeConfig, self._reconfigure)
+
+    def _reconfigure(self, cfg: LinkMonitorNodeConfig) -> None:
+        self.estimator.config = cfg.link
+        self.cfg = cfg
+
+    def _now(self) -> float:
+        return self.get_clock().now().nanoseconds * 1e-9
+
+    def _on_report(self, msg: FrameReport) -> None:
+        # a malformed frame (decoded_ok false) still crossed the link: count it too
+        try:
+            self.estimator.add_report(FrameReportSample(
+                sequence=msg.sequence, bytes=msg.bytes,
+                send_time=stamp_to_ns(msg.send_stamp) * 1e-9,
+                receive_time=stamp_to_ns(msg.receive_stamp) * 1e-9), now=self._now())
+        except ValueError as exc:
+            self.get_logger().warning(f"dropping bad FrameReport {msg.sequence}: {exc}")
+
+    def _publish(self) -> None:
+        est = self.estimator.estimate(self._now())
+        msg = LinkState(header=Header(stamp=self.get_clock().now().to_msg()))
+        msg.estimated_throughput_bps = est.estimated_throughput_bps
+        msg.delivered_rate_bps = est.delivered_rate_bps
+        msg.one_way_delay_ms = est.one_way_delay_ms
+        msg.delay_trend_ms_per_s = est.delay_trend_ms_per_s
+        msg.loss_fraction = float(est.loss_fraction)
+        msg.recommended_frame_bytes = est.recommended_frame_bytes
+        msg.recommended_frame_rate = float(est.recommended_frame_rate)
+        msg.estimator_state = int(est.state)
+        msg.window_reports = est.window_reports
+        self.pub.publish(msg)
+
+
+def main(args: list[str] | None = None) -> None:
+    """Entry point: ``semcomm_link_monitor_node`` / ``ros2 run semcomm_ros link_monitor_node``."""
+    rclpy.init(args=args)
+    node = LinkMonitorNode()
+    try:
+        rclpy.spin(node)
+    except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
+        pass
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,96 @@
+"""Declare a configuration dataclass as ROS 2 parameters, and read it back.
+
+Every leaf of the dataclass tree becomes one parameter (dotted name) with a
+descriptor carrying its description and type; values from a parameter file
+(``--ros-args --params-file config/semcomm.yaml``) override the defaults.
+Changes at run time are validated through the same schema before they are
+accepted.
+"""
+from __future__ import annotations
+
+import dataclasses
+import typing
+from collections.abc import Callable
+from typing import Any
+
+from rcl_interfaces.msg import ParameterDescriptor, ParameterType, SetParametersResult
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+
+from semcomm_ros.config import ConfigError, field_descriptions, from_flat_params, to_flat_params
+
+_ARRAY_TYPES = {
+    str: (ParameterType.PARAMETER_STRING_ARRAY, Parameter.Type.STRING_ARRAY),
+    int: (ParameterType.PARAMETER_INTEGER_ARRAY, Parameter.Type.INTEGER_ARRAY),
+    float: (ParameterType.PARAMETER_DOUBLE_ARRAY, Parameter.Type.DOUBLE_ARRAY),
+    bool: (ParameterType.PARAMETER_BOOL_ARRAY, Parameter.Type.BOOL_ARRAY),
+}
+
+
+def _leaf_types(cls: type, prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        kind = hints[f.name]
+        if dataclasses.is_dataclass(kind):
+            out.update(_leaf_types(kind, f"{prefix}{f.name}."))
+        else:
+            out[f"{prefix}{f.name}"] = kind
+    return out
+
+
+def declare_config(node: Node, cls: type) -> Any:
+    """Declare all parameters of ``cls`` on ``node``; return the resulting config."""
+    defaults = to_flat_params(cls())
+    docs = field_descriptions(cls)
+    types = _leaf_types(cls)
+    for name, value in defaults.items():
+        descriptor = ParameterDescriptor(name=name, description=docs.get(name, ""))
+        if isinstance(value, list):
+            item = (typing.get_args(types[name]) or (str,))[0]
+            descriptor.type, ptype = _ARRAY_TYPES[item]
+            if not value:  # an empty list has no type of its own: declare by type
+                node.declare_parameter(name, ptype, descriptor)
+                continue
+        elif isinstance(value, float):
+            # accept integers in YAML for float parameters (e.g. `rate_hz: 10`)
+            descriptor.dynamic_typing = True
+        node.declare_parameter(name, value, descriptor)
+    return read_config(node, cls)
+
+
+def _current(node: Node, names: list[str]) -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for name in names:
+        value = node.get_parameter(name).value
+        if value is not None:
+            flat[name] = list(value) if isinstance(value, (list, tuple)) else value
+    return flat
+
+
+def read_config(node: Node, cls: type) -> Any:
+    """Build ``cls`` from the node's current parameter values."""
+    names = list(to_flat_params(cls()).keys())
+    return from_flat_params(cls, _current(node, names))
+
+
+def watch_config(node: Node, cls: type, on_change: Callable[[Any], None]) -> None:
+    """Validate parameter changes against the schema; call ``on_change(config)`` if valid."""
+    names = list(to_flat_params(cls()).keys())
+
+    def callback(params: list[Parameter]) -> SetParametersResult:
+        flat = _current(node, names)
+        for p in params:
+            if p.name in flat or p.name in names:
+                flat[p.name] = list(p.value) if isinstance(p.value, (list, tuple)) else p.value
+        try:
+            config = from_flat_params(cls, flat)
+        except ConfigError as exc:
+            return SetParametersResult(successful=False, reason=str(exc))
+        try:
+            on_change(config)
+        except Exception as exc:  # noqa: BLE001 - reject, keep the old configuration
+            return SetParametersResult(successful=False, reason=f"rejected: {exc}")
+        return SetParametersResult(successful=True)
+
+    node.add_on_set_parameters_callback(callback)

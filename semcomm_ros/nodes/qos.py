@@ -1,0 +1,23 @@
+"""QoS profiles from the configuration: images best-effort and shallow, control reliable."""
+from __future__ import annotations
+
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+
+from semcomm_ros.node_config import QosConfig
+
+_RELIABILITY = {"best_effort": ReliabilityPolicy.BEST_EFFORT,
+                "reliable": ReliabilityPolicy.RELIABLE}
+
+
+def image_qos(cfg: QosConfig) -> QoSProfile:
+    """Profile for Image / WeightedSemantics topics."""
+    return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=cfg.image_depth,
+                      reliability=_RELIABILITY[cfg.image_reliability],
+                      durability=DurabilityPolicy.VOLATILE)
+
+
+def control_qos(cfg: QosConfig) -> QoSProfile:
+    """Profile for LinkState / FrameReport topics."""
+    return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=cfg.control_depth,
+                      reliability=_RELIABILITY[cfg.control_reliability],
+                      durability=DurabilityPolicy.VOLATILE)

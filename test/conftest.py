@@ -1,0 +1,36 @@
+"""Shared fixtures: repository paths, sample data, an isolated ROS domain per test session."""
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SAMPLE_BAG = REPO / "data" / "sample" / "vtest_10hz"
+OPENCV_DATA = REPO / "data" / "opencv-doc" / "data"
+
+# An isolated DDS domain for everything this test run starts (nodes inherit it),
+# so parallel runs on one machine do not see each other's topics.
+os.environ.setdefault("ROS_DOMAIN_ID", str(random.Random(os.getpid()).randint(120, 200)))
+os.environ.setdefault("YOLO_OFFLINE", "1")
+
+
+@pytest.fixture(scope="session")
+def repo() -> Path:
+    return REPO
+
+
+@pytest.fixture(scope="session")
+def sample_bag() -> Path:
+    if not (SAMPLE_BAG / "metadata.yaml").exists():
+        pytest.fail(f"sample bag missing at {SAMPLE_BAG}: run `make setup`")
+    return SAMPLE_BAG
+
+
+@pytest.fixture(scope="session")
+def opencv_data() -> Path:
+    if not (OPENCV_DATA / "vtest.avi").exists():
+        pytest.fail(f"sample data missing at {OPENCV_DATA}: run `make setup`")
+    return OPENCV_DATA
