@@ -2,7 +2,7 @@
 
 ros2 launch semcomm_ros base_station.launch.py [config:=...] [rviz:=true]
 """
-from launch.actions import DeclareLaunchArgument
+from launch.actions import DeclareLaunchArgument, SetEnvironmentVariable
 from launch.conditions import IfCondition
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node
@@ -15,6 +15,9 @@ def generate_launch_description():
     config = LaunchConfiguration("config")
     share = FindPackageShare("semcomm_ros")
     return LaunchDescription([
+        # large shared-memory segment for raw images between local processes (fastdds.xml)
+        SetEnvironmentVariable("FASTDDS_DEFAULT_PROFILES_FILE",
+                               PathJoinSubstitution([share, "config", "fastdds.xml"])),
         DeclareLaunchArgument(
             "config", default_value=PathJoinSubstitution([share, "config", "semcomm.yaml"]),
             description="ROS 2 parameter file for all semcomm nodes"),

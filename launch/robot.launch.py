@@ -2,7 +2,7 @@
 
 ros2 launch semcomm_ros robot.launch.py [config:=/path/semcomm.yaml] [source:=/path/bag]
 """
-from launch.actions import DeclareLaunchArgument
+from launch.actions import DeclareLaunchArgument, SetEnvironmentVariable
 from launch.conditions import IfCondition
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution, PythonExpression
 from launch_ros.actions import Node
@@ -14,11 +14,15 @@ from launch import LaunchDescription
 def generate_launch_description():
     config = LaunchConfiguration("config")
     source = LaunchConfiguration("source")
+    share = FindPackageShare("semcomm_ros")
     return LaunchDescription([
+        # large shared-memory segment for raw images between local processes (fastdds.xml)
+        SetEnvironmentVariable("FASTDDS_DEFAULT_PROFILES_FILE",
+                               PathJoinSubstitution([share, "config", "fastdds.xml"])),
         DeclareLaunchArgument(
             "config",
             default_value=PathJoinSubstitution(
-                [FindPackageShare("semcomm_ros"), "config", "semcomm.yaml"]),
+                [share, "config", "semcomm.yaml"]),
             description="ROS 2 parameter file for all semcomm nodes"),
         DeclareLaunchArgument(
             "source", default_value="",

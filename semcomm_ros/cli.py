@@ -59,27 +59,13 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_config(args: argparse.Namespace) -> int:
-    """Print the full configuration (defaults merged with the file) as a params YAML."""
-    import yaml
-
+    """Print the effective configuration (schema defaults + file) as a commented params file."""
     from semcomm_ros import config as c
-    from semcomm_ros import node_config as nc
+    from semcomm_ros.node_config import NODE_SCHEMA
 
-    schema = {c.SOURCE_NODE: nc.SourceNodeConfig, c.ENCODER_NODE: nc.EncoderNodeConfig,
-              c.LINK_MONITOR_NODE: nc.LinkMonitorNodeConfig,
-              c.DECODER_NODE: nc.DecoderNodeConfig}
-    doc = {}
-    for node, cls in schema.items():
-        cfg = c.load_node_config(cls, node, args.config)
-        tree: dict = {}
-        for name, value in c.to_flat_params(cfg).items():
-            *parents, leaf = name.split(".")
-            sub = tree
-            for p in parents:
-                sub = sub.setdefault(p, {})
-            sub[leaf] = value
-        doc[node] = {"ros__parameters": tree}
-    print(yaml.safe_dump(doc, sort_keys=False), end="")
+    sections = {node: c.load_node_config(cls, node, args.config)
+                for node, cls in NODE_SCHEMA.items()}
+    print(c.dump_yaml(sections, NODE_SCHEMA, shared=("topics", "qos")), end="")
     return 0
 
 

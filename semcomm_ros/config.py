@@ -25,8 +25,18 @@ SOURCE_NODE = "semcomm_source"
 ENCODER_NODE = "semcomm_encoder"
 LINK_MONITOR_NODE = "semcomm_link_monitor"
 DECODER_NODE = "semcomm_decoder"
+ALL_NODES = "**"  # the ROS 2 parameter-file wildcard section, "/**"
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config" / "semcomm.yaml"
+#: Fast DDS profile with a shared-memory segment large enough for raw images
+FASTDDS_PROFILE = DEFAULT_CONFIG.parent / "fastdds.xml"
+
+
+def dds_environment(env: dict[str, str]) -> dict[str, str]:
+    """``env`` with FASTDDS_DEFAULT_PROFILES_FILE set to our profile unless already set."""
+    if not env.get("FASTDDS_DEFAULT_PROFILES_FILE") and FASTDDS_PROFILE.exists():
+        env["FASTDDS_DEFAULT_PROFILES_FILE"] = str(FASTDDS_PROFILE)
+    return env
 
 
 class ConfigError(ValueError):
@@ -147,8 +157,67 @@ def load_sections(path: str | Path | None = None) -> dict[str, dict[str, Any]]:
         params = body.get("ros__parameters") if isinstance(body, dict) else None
         if not isinstance(params, dict):
             raise ConfigError(f"{path}: section {node!r} needs a ros__parameters mapping")
-        sections[node.lstrip("/")] = flatten(params)
-    return sections
+        sections[str(node).lstrip("/")] = flatten(params)
+    # "/**" holds parameters for every node (ROS 2 wildcard); a node's own section wins
+    shared = sections.pop(ALL_NODES, {})
+    return {node: {**shared, **params} for node, params in sections.items()}
+
+
+def dump_yaml(sections: dict[str, Any], schema: dict[str, type],
+              shared: tuple[str, ...] = ()) -> str:
+    """ROS 2 parameter-file YAML of config objects, each parameter commented.
+
+    ``sections`` maps node name -> config object, ``schema`` node name -> its
+    class (for the descriptions); top-level fields named in ``shared`` go once
+    into the ``/**`` section (they must be equal in all nodes that have them).
+    """
+    def scalar(value: Any) -> str:
+        return yaml.safe_dump(value, default_flow_style=True, width=1000).strip().removesuffix(
+            "\n...").strip()
+
+    def emit(tree: dict[str, Any], docs: dict[str, str], prefix: str, indent: int) -> list[str]:
+        lines = []
+        for key, value in tree.items():
+            pad = " " * indent
+            if isinstance(value, dict):
+                lines.append(f"{pad}{key}:")
+                lines += emit(value, docs, f"{prefix}{key}.", indent + 2)
+            else:
+                doc = docs.get(prefix + key, "")
+                lines.append(f"{pad}{key}: {scalar(value)}" + (f"  # {doc}" if doc else ""))
+        return lines
+
+    def nest(flat: dict[str, Any]) -> dict[str, Any]:
+        tree: dict[str, Any] = {}
+        for name, value in flat.items():
+            *parents, leaf = name.split(".")
+            sub = tree
+            for p in parents:
+                sub = sub.setdefault(p, {})
+            sub[leaf] = value
+        return tree
+
+    out: list[str] = []
+    common: dict[str, Any] = {}
+    common_docs: dict[str, str] = {}
+    per_node: dict[str, dict[str, Any]] = {}
+    for node, obj in sections.items():
+        flat = to_flat_params(obj)
+        docs = field_descriptions(schema[node])
+        own = {}
+        for name, value in flat.items():
+            if name.split(".")[0] in shared:
+                common[name] = value
+                common_docs[name] = docs.get(name, "")
+            else:
+                own[name] = value
+        per_node[node] = own
+    if common:
+        out += [f"/{ALL_NODES}:", "  ros__parameters:"] + emit(nest(common), common_docs, "", 4)
+    for node, own in per_node.items():
+        out += [f"{node}:", "  ros__parameters:"]
+        out += emit(nest(own), field_descriptions(schema[node]), "", 4)
+    return "\n".join(out) + "\n"
 
 
 def load_node_config(cls: type, node: str, path: str | Path | None = None,

@@ -27,7 +27,7 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
 from skimage.metrics import peak_signal_noise_ratio
 
-from semcomm_ros.config import SOURCE_NODE, load_node_config
+from semcomm_ros.config import SOURCE_NODE, dds_environment, load_node_config
 from semcomm_ros.launcher import Graph, NodeProcess
 from semcomm_ros.msg import FrameReport, WeightedSemantics
 from semcomm_ros.node_config import SourceNodeConfig, TopicsConfig
@@ -135,6 +135,7 @@ def run_demo(out: Path, config: str | None = None, source: str | None = None,
     source_graph = Graph([NodeProcess("source_node", source_overrides)], config=config,
                          domain_id=domain_id, log_dir=out / "logs")
     os.environ["ROS_DOMAIN_ID"] = str(domain_id)
+    dds_environment(os.environ)
     rclpy.init()
     recorder = Recorder(topics)
     try:

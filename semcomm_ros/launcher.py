@@ -11,11 +11,21 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from semcomm_ros.config import DEFAULT_CONFIG
+import yaml
+
+from semcomm_ros.config import (
+    DECODER_NODE,
+    DEFAULT_CONFIG,
+    ENCODER_NODE,
+    LINK_MONITOR_NODE,
+    SOURCE_NODE,
+    dds_environment,
+)
 
 #: role -> nodes (module names under semcomm_ros.nodes), as in launch/*.launch.py
 ROLES = {
@@ -25,15 +35,32 @@ ROLES = {
 }
 
 
-def ros_value(value) -> str:
-    """A Python value as a ``-p name:=value`` literal (YAML)."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return "'" + value.replace("'", "''") + "'"
-    if isinstance(value, (list, tuple)):
-        return "[" + ",".join(ros_value(v) for v in value) + "]"
-    return repr(value)
+#: node module -> node name (= its section in the parameter file)
+NODE_NAMES = {
+    "source_node": SOURCE_NODE,
+    "encoder_node": ENCODER_NODE,
+    "link_monitor_node": LINK_MONITOR_NODE,
+    "decoder_node": DECODER_NODE,
+}
+
+
+def overrides_file(node: str, overrides: dict, folder: Path) -> Path:
+    """Write ``overrides`` as a parameter file section of ``node``.
+
+    A second ``--params-file`` is used rather than ``-p name:=value``: rcl gives
+    ``-p`` values the ``/**`` wildcard, and a node's own section in the first
+    file would win over them.
+    """
+    tree: dict = {}
+    for name, value in overrides.items():
+        *parents, leaf = name.split(".")
+        sub = tree
+        for p in parents:
+            sub = sub.setdefault(p, {})
+        sub[leaf] = list(value) if isinstance(value, tuple) else value
+    path = folder / f"{node}.overrides.yaml"
+    path.write_text(yaml.safe_dump({NODE_NAMES[node]: {"ros__parameters": tree}}))
+    return path
 
 
 @dataclass
@@ -44,12 +71,12 @@ class NodeProcess:
     overrides: dict = field(default_factory=dict)
     process: subprocess.Popen | None = None
 
-    def command(self, config: Path) -> list[str]:
-        """The command line that starts this node."""
+    def command(self, config: Path, folder: Path) -> list[str]:
+        """The command line that starts this node (override file written to ``folder``)."""
         cmd = [sys.executable, "-m", f"semcomm_ros.nodes.{self.node}", "--ros-args",
                "--params-file", str(config)]
-        for name, value in self.overrides.items():
-            cmd += ["-p", f"{name}:={ros_value(value)}"]
+        if self.overrides:
+            cmd += ["--params-file", str(overrides_file(self.node, self.overrides, folder))]
         return cmd
 
 
@@ -60,11 +87,12 @@ class Graph:
                  domain_id: int | None = None, log_dir: Path | None = None) -> None:
         self.nodes = nodes
         self.config = Path(config) if config else DEFAULT_CONFIG
-        self.env = dict(os.environ)
+        self.env = dds_environment(dict(os.environ))
         if domain_id is not None:
             self.env["ROS_DOMAIN_ID"] = str(domain_id)
         self.log_dir = log_dir
         self._logs: list = []
+        self._tmp = tempfile.TemporaryDirectory(prefix="semcomm-graph-")
 
     def start(self) -> None:
         """Start every node; stdout/stderr go to log_dir/<node>.log when set."""
@@ -74,9 +102,9 @@ class Graph:
                 self.log_dir.mkdir(parents=True, exist_ok=True)
                 out = open(self.log_dir / f"{n.node}.log", "w")  # noqa: SIM115
                 self._logs.append(out)
-            n.process = subprocess.Popen(n.command(self.config), env=self.env, stdout=out,
-                                         stderr=subprocess.STDOUT if out else None,
-                                         start_new_session=True)
+            cmd = n.command(self.config, Path(self._tmp.name))
+            n.process = subprocess.Popen(cmd, env=self.env, stdout=out, start_new_session=True,
+                                         stderr=subprocess.STDOUT if out else None)
 
     def failed(self) -> list[str]:
         """Nodes whose process has exited."""

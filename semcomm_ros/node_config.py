@@ -8,7 +8,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from semcomm_ros.codec import CodecConfig
-from semcomm_ros.config import ConfigError, describe
+from semcomm_ros.config import (
+    DECODER_NODE,
+    ENCODER_NODE,
+    LINK_MONITOR_NODE,
+    SOURCE_NODE,
+    ConfigError,
+    describe,
+)
 from semcomm_ros.link import LinkConfig
 from semcomm_ros.reconstruction import ReconstructionConfig
 
@@ -125,3 +132,12 @@ class DecoderNodeConfig:
     qos: QosConfig = field(default_factory=QosConfig)
     codec: CodecConfig = field(default_factory=CodecConfig)
     reconstruction: ReconstructionConfig = field(default_factory=ReconstructionConfig)
+
+
+#: node name (= section of config/semcomm.yaml) -> its configuration class
+NODE_SCHEMA: dict[str, type] = {
+    SOURCE_NODE: SourceNodeConfig,
+    ENCODER_NODE: EncoderNodeConfig,
+    LINK_MONITOR_NODE: LinkMonitorNodeConfig,
+    DECODER_NODE: DecoderNodeConfig,
+}

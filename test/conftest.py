@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from semcomm_ros.config import dds_environment
+
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE_BAG = REPO / "data" / "sample" / "vtest_10hz"
 OPENCV_DATA = REPO / "data" / "opencv-doc" / "data"
@@ -15,6 +17,7 @@ OPENCV_DATA = REPO / "data" / "opencv-doc" / "data"
 # so parallel runs on one machine do not see each other's topics.
 os.environ.setdefault("ROS_DOMAIN_ID", str(random.Random(os.getpid()).randint(120, 200)))
 os.environ.setdefault("YOLO_OFFLINE", "1")
+dds_environment(os.environ)  # large-segment shared memory for raw images (config/fastdds.xml)
 
 
 @pytest.fixture(scope="session")

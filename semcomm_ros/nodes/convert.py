@@ -10,7 +10,8 @@ from builtin_interfaces.msg import Time
 from sensor_msgs.msg import Image, RegionOfInterest
 from std_msgs.msg import Header
 
-from semcomm_ros.codec.frame import CodedFrame, CodedObject
+from semcomm_ros.codec.bitstream import packed_size
+from semcomm_ros.codec.frame import BitstreamError, CodedFrame, CodedObject
 from semcomm_ros.io.image_encoding import bgr_to_image_fields, image_to_bgr
 from semcomm_ros.msg import SemanticObject, WeightedSemantics
 
@@ -82,14 +83,15 @@ def _object_to_msg(o: CodedObject) -> SemanticObject:
 
 
 def msg_to_frame(msg: WeightedSemantics) -> CodedFrame:
-    """WeightedSemantics -> CodedFrame; sizes are checked by the codec's decoder.
+    """WeightedSemantics -> CodedFrame; BitstreamError if the weight map's size is wrong.
 
-    Only the weight map is reshaped here, and only when its declared size
-    matches its length; otherwise it is passed flat and the decoder rejects it.
+    Everything else is checked by the codec's decoder (``validate_frame``).
     """
     wm = np.frombuffer(bytes(msg.weight_map), dtype=np.uint8)
     h, w = int(msg.weight_map_height), int(msg.weight_map_width)
-    wm = wm.reshape(h, w) if h * w == wm.size else wm.reshape(1, -1)
+    if h * w != wm.size:
+        raise BitstreamError(f"weight map declared {w}x{h} but carries {wm.size} bytes")
+    wm = wm.reshape(h, w)
     return CodedFrame(
         sequence=msg.sequence, source_width=msg.source_width,
         source_height=msg.source_height, source_encoding=msg.source_encoding,
@@ -110,8 +112,16 @@ def msg_to_frame(msg: WeightedSemantics) -> CodedFrame:
     )
 
 
-def received_bytes(msg: WeightedSemantics) -> int:
-    """Payload bytes that actually arrived (not the sender's claim in bytes_used)."""
-    fixed = 64  # header, sizes and codec names, as CodedFrame.payload_bytes counts them
-    return (fixed + len(msg.weight_map) + len(msg.gist) + len(msg.background)
-            + sum(len(o.mask) + len(o.texture) + len(o.label) + 24 for o in msg.objects))
+def received_bytes(msg: WeightedSemantics, frame: CodedFrame | None) -> int:
+    """Wire size of a frame that arrived, the codec's measure (as ``bytes_used``).
+
+    Counted from what arrived, not taken from the sender's ``bytes_used``; a frame
+    too malformed to pack is counted by the length of its layers.
+    """
+    if frame is not None:
+        try:
+            return packed_size(frame)
+        except BitstreamError:
+            pass
+    return (len(msg.weight_map) + len(msg.gist) + len(msg.background)
+            + sum(len(o.mask) + len(o.texture) for o in msg.objects))

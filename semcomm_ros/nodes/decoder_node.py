@@ -40,30 +40,34 @@ class DecoderNode(Node):
     def _on_frame(self, msg: WeightedSemantics) -> None:
         received = self.get_clock().now()
         t0 = time.perf_counter()
-        report = FrameReport(sequence=msg.sequence, bytes=received_bytes(msg),
-                             send_stamp=msg.send_stamp, receive_stamp=received.to_msg())
+        report = FrameReport(sequence=msg.sequence, send_stamp=msg.send_stamp,
+                             receive_stamp=received.to_msg())
+        frame = None
         try:
-            decoded = self.decoder.decode(msg_to_frame(msg))
+            frame = msg_to_frame(msg)
+            decoded = self.decoder.decode(frame)
             image = self.reconstructor.reconstruct(decoded)
         except BitstreamError as exc:
-            self._drop(report, msg, f"malformed frame: {exc}")
+            self._drop(report, msg, frame, f"malformed frame: {exc}")
             return
         except Exception as exc:  # noqa: BLE001 - node boundary: log, drop, keep serving
-            self._drop(report, msg, f"{type(exc).__name__}: {exc}")
+            self._drop(report, msg, frame, f"{type(exc).__name__}: {exc}")
             return
         self.pub_image.publish(bgr_to_image_msg(image, msg.header))
         if self.pub_composite is not None:
             self.pub_composite.publish(bgr_to_image_msg(decoded.image, msg.header))
         if self.pub_overlay is not None:
             self.pub_overlay.publish(bgr_to_image_msg(weight_overlay(image, decoded), msg.header))
+        report.bytes = received_bytes(msg, frame)
         report.decode_time_ms = (time.perf_counter() - t0) * 1e3
         report.decoded_ok = True
         report.header.stamp = self.get_clock().now().to_msg()
         self.pub_report.publish(report)
         self.decoded += 1
 
-    def _drop(self, report: FrameReport, msg: WeightedSemantics, why: str) -> None:
+    def _drop(self, report: FrameReport, msg: WeightedSemantics, frame, why: str) -> None:
         self.dropped += 1
+        report.bytes = min(received_bytes(msg, frame), 2**32 - 1)
         self.get_logger().warning(f"dropping frame {msg.sequence}: {why}")
         report.decoded_ok = False
         report.header.stamp = self.get_clock().now().to_msg()

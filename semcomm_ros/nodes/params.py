@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from rcl_interfaces.msg import ParameterDescriptor, ParameterType, SetParametersResult
+from rclpy.exceptions import ParameterUninitializedException
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 
@@ -62,7 +63,10 @@ def declare_config(node: Node, cls: type) -> Any:
 def _current(node: Node, names: list[str]) -> dict[str, Any]:
     flat: dict[str, Any] = {}
     for name in names:
-        value = node.get_parameter(name).value
+        try:
+            value = node.get_parameter(name).value
+        except ParameterUninitializedException:  # an empty list declared by type only
+            continue
         if value is not None:
             flat[name] = list(value) if isinstance(value, (list, tuple)) else value
     return flat

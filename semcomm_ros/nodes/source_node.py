@@ -7,6 +7,7 @@ the moment the "camera" delivered the image.
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 
 import cv2
 import rclpy
@@ -14,7 +15,7 @@ from rclpy.node import Node
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header
 
-from semcomm_ros.config import SOURCE_NODE
+from semcomm_ros.config import DEFAULT_CONFIG, SOURCE_NODE
 from semcomm_ros.io.frame_sources import SourceError, open_source
 from semcomm_ros.node_config import SourceNodeConfig
 from semcomm_ros.nodes.convert import bgr_to_image_msg
@@ -36,7 +37,10 @@ class SourceNode(Node):
                                f"at {self.cfg.rate_hz:g} Hz")
 
     def _open(self):
-        frames = open_source(self.cfg.source, fps=self.cfg.rate_hz,
+        source = Path(self.cfg.source)
+        if not source.is_absolute() and not source.exists():  # relative to the repository
+            source = DEFAULT_CONFIG.parent.parent / source
+        frames = open_source(source, fps=self.cfg.rate_hz,
                              topic=self.cfg.bag_topic or None)
         stop = self.cfg.start_index + self.cfg.max_frames if self.cfg.max_frames else None
         return itertools.islice(frames, self.cfg.start_index, stop)
