@@ -47,7 +47,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from semcomm_ros.demo import run_demo
 
-    overrides = {"decoder": {"reconstruction.backend": args.backend}} if args.backend else {}
+    overrides: dict = {}
+    if args.backend:
+        overrides["decoder"] = {"reconstruction.backend": args.backend}
+    if args.budget:
+        overrides["encoder"] = {"use_link_state": False, "default_budget_bytes": args.budget}
     csv_path = run_demo(Path(args.out), config=args.config, source=args.source,
                         start=args.start, frames=args.frames, rate_hz=args.rate,
                         overrides=overrides, domain_id=args.domain_id)
@@ -112,6 +116,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--rate", type=float, default=5.0, help="frames per second")
     s.add_argument("--backend", choices=["none", "embedded", "sd"], default=None,
                    help="reconstruction backend (default: config)")
+    s.add_argument("--budget", type=int, default=4000,
+                   help="fixed bytes per frame, a thin link (default 4000 B = 160 kbit/s at "
+                        "5 Hz); 0: follow the link monitor's LinkState")
     s.add_argument("--domain-id", type=int, default=None)
     s.set_defaults(func=_cmd_demo)
 
