@@ -69,12 +69,13 @@ class NodeProcess:
 
     node: str
     overrides: dict = field(default_factory=dict)
+    prefix: list[str] = field(default_factory=list)  # e.g. ["ip", "netns", "exec", "robot"]
     process: subprocess.Popen | None = None
 
     def command(self, config: Path, folder: Path) -> list[str]:
         """The command line that starts this node (override file written to ``folder``)."""
-        cmd = [sys.executable, "-m", f"semcomm_ros.nodes.{self.node}", "--ros-args",
-               "--params-file", str(config)]
+        cmd = [*self.prefix, sys.executable, "-m", f"semcomm_ros.nodes.{self.node}",
+               "--ros-args", "--params-file", str(config)]
         if self.overrides:
             cmd += ["--params-file", str(overrides_file(self.node, self.overrides, folder))]
         return cmd
@@ -84,10 +85,11 @@ class Graph:
     """A set of node processes started and stopped together."""
 
     def __init__(self, nodes: list[NodeProcess], config: str | Path | None = None,
-                 domain_id: int | None = None, log_dir: Path | None = None) -> None:
+                 domain_id: int | None = None, log_dir: Path | None = None,
+                 env: dict[str, str] | None = None) -> None:
         self.nodes = nodes
         self.config = Path(config) if config else DEFAULT_CONFIG
-        self.env = dds_environment(dict(os.environ))
+        self.env = dds_environment({**os.environ, **(env or {})})
         if domain_id is not None:
             self.env["ROS_DOMAIN_ID"] = str(domain_id)
         self.log_dir = log_dir

@@ -26,8 +26,11 @@ RELIABILITIES = ("best_effort", "reliable")
 class QosConfig:
     """QoS of image-carrying and control topics."""
 
+    camera_reliability: str = field(default="best_effort", metadata=describe(
+        "Raw camera topic (local to the robot): best_effort or reliable, to match the driver"))
     image_reliability: str = field(default="best_effort", metadata=describe(
-        "Image/semantics topics: best_effort (stale frames are worthless) or reliable"))
+        "Semantics and rebuilt-image topics: best_effort (stale frames are worthless) or "
+        "reliable"))
     image_depth: int = field(default=1, metadata=describe(
         "History depth of image/semantics topics (keep last N)"))
     control_reliability: str = field(default="reliable", metadata=describe(
@@ -37,7 +40,7 @@ class QosConfig:
 
     def validate(self) -> None:
         """Raise ConfigError on unknown reliability or bad depth."""
-        for name in ("image_reliability", "control_reliability"):
+        for name in ("camera_reliability", "image_reliability", "control_reliability"):
             if getattr(self, name) not in RELIABILITIES:
                 raise ConfigError(f"qos.{name} must be one of {RELIABILITIES}")
         if self.image_depth < 1 or self.control_depth < 1:

@@ -10,8 +10,9 @@ bandwidth meter:
   lost: a positive trend means the link is over-used;
 * **loss** comes from gaps in the sequence numbers in the window;
 * the rate controller is AIMD: multiplicative increase while the link is
-  healthy, decrease to a fraction of the measured delivered rate on over-use or
-  heavy loss, hold while the queue drains;
+  healthy, decrease to a fraction of the measured delivered rate on over-use
+  (at most halving per over-use episode) or heavy loss, hold while the queue
+  drains, halve every ``stale_after_s`` of silence (a dead or choked link);
 * the estimate is turned into a per-frame **byte budget** for the encoder.
 
 A constant clock offset between robot and base station cancels out of the
@@ -54,18 +55,22 @@ class LinkConfig:
         "Lower bound of the estimate, bits/s"))
     max_bps: float = field(default=50_000_000.0, metadata=describe(
         "Upper bound of the estimate, bits/s"))
-    increase_per_s: float = field(default=0.08, metadata=describe(
+    increase_per_s: float = field(default=0.12, metadata=describe(
         "Multiplicative increase per second while the link is healthy (GCC: 8 %)"))
     decrease_factor: float = field(default=0.85, metadata=describe(
         "On over-use, new estimate = factor x delivered rate (GCC: 0.85)"))
     overuse_trend_ms_per_s: float = field(default=30.0, metadata=describe(
         "Delay-gradient threshold for over-use, ms of delay growth per second"))
+    overuse_queue_ms: float = field(default=25.0, metadata=describe(
+        "Over-use also needs the latest delay this far above the window's minimum, ms "
+        "(filters jitter from busy hosts: a real queue has built up)"))
     loss_high: float = field(default=0.10, metadata=describe(
         "Loss fraction above which the estimate is cut (GCC: 10 %)"))
     loss_low: float = field(default=0.02, metadata=describe(
         "Loss fraction below which the estimate may grow (GCC: 2 %)"))
     stale_after_s: float = field(default=2.0, metadata=describe(
-        "No report for this long: link presumed dead (STALE)"))
+        "No report for this long: link presumed dead (STALE); the estimate then halves "
+        "every stale_after_s down to min_bps"))
     frame_rate: float = field(default=10.0, metadata=describe(
         "Frame rate the per-frame byte budget assumes, frames/s"))
     headroom: float = field(default=0.9, metadata=describe(
@@ -139,8 +144,11 @@ class LinkEstimator:
         while self._reports and self._reports[0].receive_time < horizon:
             self._reports.popleft()
 
-    def _measure(self) -> tuple[float, float, float, float]:
-        """Delivered rate (bps), median delay (ms), delay trend (ms/s), loss."""
+    def _measure(self) -> tuple[float, float, float, float, float]:
+        """Delivered rate (bps), median delay (ms), delay trend (ms/s), loss, queue (ms).
+
+        The queue is the mean of the last three delays above the window's minimum.
+        """
         reps = list(self._reports)
         recv = np.array([r.receive_time for r in reps])
         delay_ms = np.array([(r.receive_time - r.send_time) * 1e3 for r in reps])
@@ -153,7 +161,8 @@ class LinkEstimator:
         seqs = [r.sequence for r in reps]
         expected = max(seqs) - min(seqs) + 1
         loss = max(0.0, 1.0 - len(set(seqs)) / expected) if expected > 0 else 0.0
-        return delivered, float(np.median(delay_ms)), trend, loss
+        queue = float(np.mean(delay_ms[-3:]) - delay_ms.min())
+        return delivered, float(np.median(delay_ms)), trend, loss, queue
 
     def estimate(self, now: float) -> LinkEstimate:
         """Update the rate controller to time ``now`` (seconds) and return the estimate."""
@@ -165,18 +174,26 @@ class LinkEstimator:
         n = len(self._reports)
         delivered = delay = trend = loss = 0.0
         if self._last_report_wall is not None and stale:
+            # Silence: a dead link, or one so congested that nothing gets through.
+            # Halve the estimate per stale_after_s of silence (down to min_bps, the
+            # semantic layer) so smaller frames can get through if the link lives.
+            if self._state != LinkStateCode.STALE:
+                self._estimate_bps *= 0.5
+            self._estimate_bps *= 0.5 ** (dt / cfg.stale_after_s)
             self._state = LinkStateCode.STALE
-            self._estimate_bps = cfg.min_bps
             self._reports.clear()
             n = 0
         elif n < cfg.min_reports:
             if self._state != LinkStateCode.STALE or n > 0:
                 self._state = LinkStateCode.STARTING
         else:
-            delivered, delay, trend, loss = self._measure()
-            if trend > cfg.overuse_trend_ms_per_s:
-                if self._state != LinkStateCode.OVERUSE:  # cut once per episode
-                    self._estimate_bps = cfg.decrease_factor * max(delivered, cfg.min_bps)
+            delivered, delay, trend, loss, queue = self._measure()
+            if trend > cfg.overuse_trend_ms_per_s and queue > cfg.overuse_queue_ms:
+                if self._state != LinkStateCode.OVERUSE:  # cut once per episode...
+                    # ...to what got through, but never below half: while a queue drains
+                    # the delivered rate under-reads the capacity
+                    self._estimate_bps = max(cfg.decrease_factor * delivered,
+                                             0.5 * self._estimate_bps)
                 self._state = LinkStateCode.OVERUSE
             elif loss > cfg.loss_high:
                 self._estimate_bps *= 1.0 - 0.5 * loss * min(1.0, dt)

@@ -13,7 +13,7 @@ from semcomm_ros.msg import LinkState, WeightedSemantics
 from semcomm_ros.node_config import EncoderNodeConfig
 from semcomm_ros.nodes.convert import frame_to_msg, image_msg_to_bgr
 from semcomm_ros.nodes.params import declare_config, watch_config
-from semcomm_ros.nodes.qos import control_qos, image_qos
+from semcomm_ros.nodes.qos import camera_qos, control_qos, image_qos
 
 
 class EncoderNode(Node):
@@ -28,7 +28,7 @@ class EncoderNode(Node):
         self.pub = self.create_publisher(WeightedSemantics, self.cfg.topics.semantics,
                                          image_qos(self.cfg.qos))
         self.create_subscription(Image, self.cfg.topics.camera, self._on_image,
-                                 image_qos(self.cfg.qos))
+                                 camera_qos(self.cfg.qos))
         self.create_subscription(LinkState, self.cfg.topics.link_state, self._on_link_state,
                                  control_qos(self.cfg.qos))
         watch_config(self, EncoderNodeConfig, self._reconfigure)

@@ -9,8 +9,15 @@ _RELIABILITY = {"best_effort": ReliabilityPolicy.BEST_EFFORT,
                 "reliable": ReliabilityPolicy.RELIABLE}
 
 
+def camera_qos(cfg: QosConfig) -> QoSProfile:
+    """Profile for the raw camera topic."""
+    return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=cfg.image_depth,
+                      reliability=_RELIABILITY[cfg.camera_reliability],
+                      durability=DurabilityPolicy.VOLATILE)
+
+
 def image_qos(cfg: QosConfig) -> QoSProfile:
-    """Profile for Image / WeightedSemantics topics."""
+    """Profile for WeightedSemantics and rebuilt Image topics."""
     return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=cfg.image_depth,
                       reliability=_RELIABILITY[cfg.image_reliability],
                       durability=DurabilityPolicy.VOLATILE)

@@ -20,7 +20,7 @@ from semcomm_ros.io.frame_sources import SourceError, open_source
 from semcomm_ros.node_config import SourceNodeConfig
 from semcomm_ros.nodes.convert import bgr_to_image_msg
 from semcomm_ros.nodes.params import declare_config
-from semcomm_ros.nodes.qos import image_qos
+from semcomm_ros.nodes.qos import camera_qos
 
 
 class SourceNode(Node):
@@ -29,7 +29,7 @@ class SourceNode(Node):
     def __init__(self, **kwargs) -> None:
         super().__init__(SOURCE_NODE, **kwargs)
         self.cfg: SourceNodeConfig = declare_config(self, SourceNodeConfig)
-        self.pub = self.create_publisher(Image, self.cfg.topics.camera, image_qos(self.cfg.qos))
+        self.pub = self.create_publisher(Image, self.cfg.topics.camera, camera_qos(self.cfg.qos))
         self.published = 0
         self._frames = self._open()
         self.timer = self.create_timer(1.0 / self.cfg.rate_hz, self._tick)

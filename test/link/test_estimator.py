@@ -44,6 +44,19 @@ def test_growing_delay_is_overuse_and_backs_off():
     assert last.delay_trend_ms_per_s == pytest.approx(100.0, rel=0.2)
     assert last.estimated_throughput_bps < before
     assert last.estimated_throughput_bps <= 0.85 * last.delivered_rate_bps * 1.3
+    assert last.estimated_throughput_bps >= 0.5 * before  # one episode at most halves it
+
+
+def test_overuse_cut_is_bounded_by_half_when_delivery_collapses():
+    est = LinkEstimator(LinkConfig(initial_bps=2_000_000))
+    _, seq, t = feed(est, 0, 0.0, 2.0, 10, 20_000, lambda t: 0.02)
+    before = est.estimate(t).estimated_throughput_bps
+    # tiny frames get through while a queue builds: delivered rate is far below capacity
+    last, _, _ = feed(est, seq, t, 2.0, 10, 500, lambda x: 0.02 + 0.1 * (x - t))
+    assert last.state == LinkStateCode.OVERUSE
+    # halved (0.85 x delivered would be ~0.03 Mbit/s), then held within the cap of
+    # max(2 x delivered, initial_bps)
+    assert last.estimated_throughput_bps == pytest.approx(min(0.5 * before, 1_000_000), rel=0.05)
 
 
 def test_heavy_loss_is_detected_and_cuts_the_estimate():
@@ -56,14 +69,21 @@ def test_heavy_loss_is_detected_and_cuts_the_estimate():
     assert last.estimated_throughput_bps < before
 
 
-def test_silence_means_stale_and_minimum_budget():
+def test_silence_means_stale_and_backs_off_to_the_minimum():
     cfg = LinkConfig(stale_after_s=1.0)
     est = LinkEstimator(cfg)
     _, seq, t = feed(est, 0, 0.0, 1.0, 10, 10_000, lambda t: 0.01)
-    e = est.estimate(t + 5.0)
+    before = est.estimate(t).estimated_throughput_bps
+    e = est.estimate(t + 1.5)
     assert e.state == LinkStateCode.STALE
+    assert cfg.min_bps < e.estimated_throughput_bps <= 0.5 * before
+    for k in range(1, 30):
+        e = est.estimate(t + 1.5 + k)
     assert e.estimated_throughput_bps == cfg.min_bps
     assert e.recommended_frame_bytes >= cfg.min_frame_bytes
+    # the link comes back: reports again -> out of STALE
+    last, _, _ = feed(est, seq + 300, t + 40, 2.0, 10, 1000, lambda t: 0.01)
+    assert last.state == LinkStateCode.NORMAL
 
 
 def test_clock_offset_does_not_change_trend():
@@ -84,3 +104,15 @@ def test_bad_config_rejected(kwargs):
 def test_negative_report_rejected():
     with pytest.raises(ValueError):
         LinkEstimator().add_report(FrameReportSample(1, -5, 0.0, 0.0))
+
+
+def test_jitter_without_a_queue_is_not_overuse():
+    """A steep but short delay ramp (a busy host, ~20 ms) must not cut the estimate."""
+    cfg = LinkConfig(initial_bps=1_000_000, window_s=0.5, min_reports=3)
+    est = LinkEstimator(cfg)
+    _, seq, t = feed(est, 0, 0.0, 2.0, 20, 5_000, lambda t: 0.010)
+    before = est.estimate(t).estimated_throughput_bps
+    last, _, _ = feed(est, seq, t, 0.5, 20, 5_000, lambda x: 0.010 + 0.04 * (x - t))
+    assert last.delay_trend_ms_per_s > cfg.overuse_trend_ms_per_s  # steep...
+    assert last.state != LinkStateCode.OVERUSE  # ...but only ~20 ms of queue
+    assert last.estimated_throughput_bps >= before
