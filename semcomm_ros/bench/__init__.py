@@ -1,0 +1,1 @@
+"""Benchmarks behind ``semcomm bench``: each module exposes ``register(subparsers)``."""

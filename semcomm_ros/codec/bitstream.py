@@ -1,0 +1,284 @@
+"""The versioned wire format of a :class:`CodedFrame` (specified in docs/bitstream.md).
+
+``pack(frame) -> bytes`` and ``unpack(data, limits) -> CodedFrame``. Integers are
+unsigned LEB128 varints unless stated; every length and size is checked against
+:class:`LimitsConfig` and against the bytes that remain *before* anything is
+allocated; a CRC-32 trailer catches corruption. Every failure is a
+:class:`BitstreamError`. :func:`validate_frame` applies the same checks to a
+frame that arrived as a ROS message (field copy, no packing).
+"""
+from __future__ import annotations
+
+import math
+import struct
+import zlib
+
+import numpy as np
+
+from semcomm_ros.codec.config import LimitsConfig
+from semcomm_ros.codec.frame import (
+    FORMAT_VERSION,
+    LEVEL_FULL,
+    BitstreamError,
+    CodedFrame,
+    CodedObject,
+)
+from semcomm_ros.codec.masks import read_varint, write_varint
+
+MAGIC = b"SCF"
+CODEC_IDS = {"": 0, "jpeg": 1, "webp": 2, "h264": 3, "hevc": 4, "av1": 5}
+CODEC_NAMES = {v: k for k, v in CODEC_IDS.items()}
+TEXTURE_CODECS = ("", "jpeg", "webp")
+BACKGROUND_CODECS = ("", "jpeg", "webp", "h264")
+MAX_U32 = 0xFFFFFFFF
+MAX_SHORT_STRING = 32
+
+
+def q8(value: float) -> float:
+    """Round a [0, 1] value to what the wire carries (one byte)."""
+    return round(min(max(float(value), 0.0), 1.0) * 255) / 255
+
+
+# --------------------------------------------------------------------------- validation
+
+def _check(cond: bool, message: str) -> None:
+    if not cond:
+        raise BitstreamError(message)
+
+
+def _check_layer(name: str, codec: str, allowed: tuple[str, ...], width: int, height: int,
+                 data: bytes, limits: LimitsConfig) -> None:
+    _check(codec in allowed, f"{name}: unknown codec {codec!r}")
+    _check(isinstance(data, (bytes, bytearray)), f"{name}: data must be bytes")
+    _check(len(data) <= limits.max_blob_bytes, f"{name}: {len(data)} bytes over the limit")
+    if codec:
+        _check(0 < width <= limits.max_dimension and 0 < height <= limits.max_dimension,
+               f"{name}: size {width}x{height} outside 1..{limits.max_dimension}")
+        _check(len(data) > 0, f"{name}: codec {codec!r} but no data")
+    else:
+        _check(width == 0 and height == 0 and len(data) == 0, f"{name}: data without codec")
+
+
+def _unit(value: float) -> bool:
+    return isinstance(value, (int, float)) and math.isfinite(value) and 0.0 <= value <= 1.0
+
+
+def validate_object(obj: CodedObject, frame: CodedFrame, limits: LimitsConfig) -> None:
+    """Check one object's fields; BitstreamError when any is out of range."""
+    _check(isinstance(obj.class_id, int) and 0 <= obj.class_id <= 0xFFFF, "bad class_id")
+    _check(isinstance(obj.label, str) and len(obj.label.encode()) <= limits.max_label_chars,
+           "label missing or too long")
+    _check(_unit(obj.confidence) and _unit(obj.weight), "confidence/weight outside [0, 1]")
+    _check(len(obj.box) == 4 and all(isinstance(v, int) and v >= 0 for v in obj.box),
+           "box must be four non-negative integers")
+    x, y, w, h = obj.box
+    _check(w > 0 and h > 0 and x + w <= frame.source_width and y + h <= frame.source_height,
+           f"box {obj.box} outside the {frame.source_width}x{frame.source_height} source")
+    _check(isinstance(obj.mask, (bytes, bytearray)) and len(obj.mask) <= limits.max_blob_bytes,
+           "mask must be bytes within the limit")
+    if obj.mask:
+        _check(0 < obj.mask_width <= limits.max_mask_cells
+               and 0 < obj.mask_height <= limits.max_mask_cells, "mask size outside limits")
+    else:
+        _check(obj.mask_width == 0 and obj.mask_height == 0, "mask size without mask data")
+    _check_layer("object texture", obj.texture_codec, TEXTURE_CODECS, obj.texture_width,
+                 obj.texture_height, obj.texture, limits)
+    _check(0 <= obj.texture_quality <= 100, "texture quality outside 0..100")
+
+
+def validate_frame(frame: CodedFrame, limits: LimitsConfig) -> None:
+    """Check every field of a frame against the format and ``limits``."""
+    _check(isinstance(frame, CodedFrame), "not a CodedFrame")
+    _check(frame.format_version == FORMAT_VERSION,
+           f"unsupported format version {frame.format_version} (this is {FORMAT_VERSION})")
+    _check(isinstance(frame.sequence, int) and 0 <= frame.sequence <= MAX_U32, "bad sequence")
+    for name in ("source_width", "source_height"):
+        value = getattr(frame, name)
+        _check(isinstance(value, int) and 0 < value <= limits.max_dimension,
+               f"{name} {value!r} outside 1..{limits.max_dimension}")
+    _check(isinstance(frame.source_encoding, str)
+           and len(frame.source_encoding.encode()) <= MAX_SHORT_STRING, "bad source_encoding")
+    _check(isinstance(frame.level, int) and 0 <= frame.level <= LEVEL_FULL, "bad level")
+    _check(isinstance(frame.byte_budget, int) and 0 <= frame.byte_budget <= MAX_U32,
+           "bad byte_budget")
+    wm = frame.weight_map
+    _check(isinstance(wm, np.ndarray) and wm.dtype == np.uint8 and wm.ndim == 2,
+           "weight_map must be a 2-D uint8 array")
+    _check(max(wm.shape) <= limits.max_weight_map_side, "weight map too large")
+    _check_layer("gist", frame.gist_codec, TEXTURE_CODECS, frame.gist_width,
+                 frame.gist_height, frame.gist, limits)
+    _check_layer("background", frame.background_codec, BACKGROUND_CODECS,
+                 frame.background_width, frame.background_height, frame.background, limits)
+    _check(0 <= frame.background_quality <= 100, "background quality outside 0..100")
+    _check(isinstance(frame.objects, list) and len(frame.objects) <= limits.max_objects,
+           "too many objects")
+    for obj in frame.objects:
+        _check(isinstance(obj, CodedObject), "objects must be CodedObject")
+        validate_object(obj, frame, limits)
+
+
+# --------------------------------------------------------------------------- packing
+
+def _blob(out: bytearray, data: bytes) -> None:
+    write_varint(len(data), out)
+    out += data
+
+
+def _layer(out: bytearray, codec: str, width: int, height: int, data: bytes,
+           quality: int | None = None) -> None:
+    out.append(CODEC_IDS[codec])
+    if quality is not None:
+        out.append(int(quality))
+    write_varint(width, out)
+    write_varint(height, out)
+    _blob(out, data)
+
+
+def pack(frame: CodedFrame, limits: LimitsConfig | None = None) -> bytes:
+    """CodedFrame -> wire bytes (docs/bitstream.md); BitstreamError if a field is invalid."""
+    limits = limits or LimitsConfig()
+    validate_frame(frame, limits)
+    out = bytearray(MAGIC)
+    out.append(frame.format_version)
+    out.append(frame.level)
+    for value in (frame.sequence, frame.source_width, frame.source_height, frame.byte_budget):
+        write_varint(int(value), out)
+    _blob(out, frame.source_encoding.encode())
+    out += struct.pack("<f", float(frame.encode_time_ms))
+    wm = frame.weight_map
+    write_varint(wm.shape[1], out)
+    write_varint(wm.shape[0], out)
+    _blob(out, zlib.compress(np.ascontiguousarray(wm).tobytes(), 9) if wm.size else b"")
+    _layer(out, frame.gist_codec, frame.gist_width, frame.gist_height, frame.gist)
+    _layer(out, frame.background_codec, frame.background_width, frame.background_height,
+           frame.background, frame.background_quality)
+    write_varint(len(frame.objects), out)
+    for obj in frame.objects:
+        write_varint(obj.class_id, out)
+        _blob(out, obj.label.encode())
+        out.append(round(obj.confidence * 255))
+        out.append(round(obj.weight * 255))
+        for value in obj.box:
+            write_varint(int(value), out)
+        write_varint(obj.mask_width, out)
+        write_varint(obj.mask_height, out)
+        _blob(out, obj.mask)
+        _layer(out, obj.texture_codec, obj.texture_width, obj.texture_height, obj.texture,
+               obj.texture_quality)
+    out += struct.pack("<I", zlib.crc32(out))
+    return bytes(out)
+
+
+def packed_size(frame: CodedFrame, limits: LimitsConfig | None = None) -> int:
+    """Wire size of ``frame`` in bytes (what ``bytes_used`` reports)."""
+    return len(pack(frame, limits))
+
+
+# --------------------------------------------------------------------------- unpacking
+
+class _Reader:
+    """Bounds-checked cursor over the packed bytes."""
+
+    def __init__(self, data: bytes):
+        self.data = memoryview(data)
+        self.pos = 0
+
+    def u8(self) -> int:
+        _check(self.pos < len(self.data), "truncated frame")
+        self.pos += 1
+        return self.data[self.pos - 1]
+
+    def varint(self, max_value: int) -> int:
+        value, self.pos = read_varint(self.data, self.pos, max_value)
+        return value
+
+    def take(self, count: int) -> bytes:
+        _check(self.pos + count <= len(self.data), "truncated frame")
+        self.pos += count
+        return bytes(self.data[self.pos - count:self.pos])
+
+    def blob(self, max_len: int) -> bytes:
+        length = self.varint(max_len)
+        return self.take(length)
+
+    def codec(self) -> str:
+        ident = self.u8()
+        _check(ident in CODEC_NAMES, f"unknown codec id {ident}")
+        return CODEC_NAMES[ident]
+
+    def text(self, max_len: int) -> str:
+        try:
+            return self.blob(max_len).decode()
+        except UnicodeDecodeError as exc:
+            raise BitstreamError("string is not UTF-8") from exc
+
+
+def _inflate(data: bytes, size: int) -> bytes:
+    """zlib-decompress at most ``size`` bytes; exactly ``size`` must come out."""
+    try:
+        inflater = zlib.decompressobj()
+        raw = inflater.decompress(data, size)
+        if not inflater.eof or inflater.unconsumed_tail or inflater.unused_data:
+            raise BitstreamError("weight map stream is not exactly the declared size")
+    except zlib.error as exc:
+        raise BitstreamError(f"weight map does not inflate: {exc}") from exc
+    _check(len(raw) == size, "weight map has the wrong size")
+    return raw
+
+
+def unpack(data: bytes, limits: LimitsConfig | None = None) -> CodedFrame:
+    """Wire bytes -> CodedFrame; BitstreamError on anything malformed."""
+    limits = limits or LimitsConfig()
+    _check(isinstance(data, (bytes, bytearray, memoryview)), "frame must be bytes")
+    data = bytes(data)
+    _check(len(data) <= limits.max_frame_bytes, f"frame of {len(data)} bytes over the limit")
+    _check(len(data) >= 10, "truncated frame")
+    _check(data[:3] == MAGIC, "not a semcomm frame (bad magic)")
+    _check(data[3] == FORMAT_VERSION,
+           f"unsupported format version {data[3]} (this is {FORMAT_VERSION})")
+    (crc,) = struct.unpack_from("<I", data, len(data) - 4)
+    _check(zlib.crc32(data[:-4]) == crc, "CRC mismatch: frame corrupted")
+    r = _Reader(data[:-4])
+    r.pos = 4
+    dim = limits.max_dimension
+    blob_max = limits.max_blob_bytes
+    frame = CodedFrame(sequence=0, source_width=0, source_height=0)
+    frame.level = r.u8()
+    frame.sequence = r.varint(MAX_U32)
+    frame.source_width = r.varint(dim)
+    frame.source_height = r.varint(dim)
+    frame.byte_budget = r.varint(MAX_U32)
+    frame.source_encoding = r.text(MAX_SHORT_STRING)
+    (frame.encode_time_ms,) = struct.unpack("<f", r.take(4))
+    side = limits.max_weight_map_side
+    wm_w, wm_h = r.varint(side), r.varint(side)
+    wm_data = r.blob(blob_max)
+    if wm_w * wm_h:
+        frame.weight_map = np.frombuffer(_inflate(wm_data, wm_w * wm_h), np.uint8).reshape(
+            wm_h, wm_w).copy()
+    else:
+        _check(not wm_data and wm_w == wm_h == 0, "empty weight map with data")
+    frame.gist_codec = r.codec()
+    frame.gist_width, frame.gist_height = r.varint(dim), r.varint(dim)
+    frame.gist = r.blob(blob_max)
+    frame.background_codec = r.codec()
+    frame.background_quality = r.u8()
+    frame.background_width, frame.background_height = r.varint(dim), r.varint(dim)
+    frame.background = r.blob(blob_max)
+    count = r.varint(limits.max_objects)
+    for _ in range(count):
+        obj = CodedObject(class_id=r.varint(0xFFFF), label=r.text(limits.max_label_chars),
+                          confidence=r.u8() / 255, weight=r.u8() / 255,
+                          box=(r.varint(dim), r.varint(dim), r.varint(dim), r.varint(dim)))
+        obj.mask_width = r.varint(limits.max_mask_cells)
+        obj.mask_height = r.varint(limits.max_mask_cells)
+        obj.mask = r.blob(blob_max)
+        obj.texture_codec = r.codec()
+        obj.texture_quality = r.u8()
+        obj.texture_width, obj.texture_height = r.varint(dim), r.varint(dim)
+        obj.texture = r.blob(blob_max)
+        frame.objects.append(obj)
+    _check(r.pos == len(r.data), "trailing bytes after the last object")
+    frame.bytes_used = len(data)
+    validate_frame(frame, limits)
+    return frame

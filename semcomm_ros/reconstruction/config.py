@@ -1,0 +1,112 @@
+"""Configuration of the reconstruction backends (ROS-parameter friendly dataclasses).
+
+Every field is a bool, int, float or str so that ``semcomm_ros.config`` can map the
+tree to ROS parameters (``reconstruction.backend``, ``reconstruction.sd.model`` ...).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from semcomm_ros.config import ConfigError, describe
+
+BACKENDS = ("none", "embedded", "sd")
+DEVICES = ("auto", "cpu", "cuda")
+SD_MODES = ("img2img", "inpaint")
+
+#: The checkpoint shipped in the repository (a folder, see docs/models/embedded_decoder.md).
+SHIPPED_CHECKPOINT = Path(__file__).resolve().parents[2] / "models" / "embedded_decoder"
+
+
+@dataclass
+class SDConfig:
+    """Stable-Diffusion-class backend (diffusers parts; needs weights on disk)."""
+
+    model: str = field(default="stable-diffusion-v1-5/stable-diffusion-v1-5", metadata=describe(
+        "diffusers model id or local folder (unet/, vae/, text_encoder/, tokenizer/)"))
+    mode: str = field(default="inpaint", metadata=describe(
+        "img2img: regenerate the whole frame; inpaint: regenerate only low-weight regions"))
+    controlnet: bool = field(default=False, metadata=describe(
+        "condition on the semantic map with a segmentation ControlNet"))
+    controlnet_model: str = field(default="lllyasviel/sd-controlnet-seg", metadata=describe(
+        "ControlNet model id or local folder"))
+    controlnet_scale: float = field(default=0.8, metadata=describe("ControlNet strength"))
+    allow_download: bool = field(default=False, metadata=describe(
+        "let diffusers fetch weights that are not cached locally (needs network)"))
+    strength: float = field(default=0.5, metadata=describe(
+        "start noise level in (0, 1]: higher regenerates more (realism), lower keeps more"))
+    steps: int = field(default=20, metadata=describe("scheduler steps over the full range"))
+    guidance_scale: float = field(default=5.0, metadata=describe(
+        "classifier-free guidance (1 disables it)"))
+    prompt: str = field(default="a photo, sharp, detailed", metadata=describe(
+        "text prompt; the detected object labels are appended"))
+    negative_prompt: str = field(default="blurry, distorted", metadata=describe(
+        "negative text prompt (used when guidance_scale > 1)"))
+    fp16: bool = field(default=True, metadata=describe("half precision on CUDA"))
+
+    def validate(self) -> None:
+        """Raise ConfigError on impossible values."""
+        if self.mode not in SD_MODES:
+            raise ConfigError(f"sd.mode must be one of {SD_MODES}, not {self.mode!r}")
+        if not 0.0 < self.strength <= 1.0:
+            raise ConfigError("sd.strength must be in (0, 1]")
+        if self.steps < 1:
+            raise ConfigError("sd.steps must be >= 1")
+        if self.guidance_scale < 0:
+            raise ConfigError("sd.guidance_scale must be >= 0")
+
+
+@dataclass
+class ReconstructionConfig:
+    """Which reconstruction runs at the base station, and its fidelity/realism knob."""
+
+    backend: str = field(default="embedded", metadata=describe(
+        "none: composition only; embedded: the shipped small diffusion model; "
+        "sd: Stable Diffusion pipelines (needs weights)"))
+    checkpoint: str = field(default="", metadata=describe(
+        "embedded model folder; empty = the checkpoint shipped in models/embedded_decoder"))
+    device: str = field(default="auto", metadata=describe("auto (cuda when present), cpu, cuda"))
+    threads: int = field(default=0, metadata=describe(
+        "CPU threads for torch (0 = leave torch's default)"))
+    steps: int = field(default=1, metadata=describe(
+        "sampling steps: 1 = fidelity end (PSNR-oriented one-step estimate); "
+        "more steps with eta > 0 add generated detail (realism end)"))
+    eta: float = field(default=0.0, metadata=describe(
+        "DDIM eta in [0, 1]: 0 deterministic, 1 fresh noise every step (more realism)"))
+    noise_scale: float = field(default=0.0, metadata=describe(
+        "scale of the starting noise in [0, 2]: 0 = the fidelity end's regression "
+        "estimate (with steps 1), 1 = sampling (realism end)"))
+    seed: int = field(default=0, metadata=describe(
+        "noise seed; the frame's sequence number is added, so output is reproducible"))
+    keep_low: float = field(default=0.45, metadata=describe(
+        "weight at which regions sent with object texture start to be kept as received"))
+    keep_high: float = field(default=0.6, metadata=describe(
+        "weight at and above which received object texture is kept exactly"))
+    sd: SDConfig = field(default_factory=SDConfig)
+
+    def validate(self) -> None:
+        """Raise ConfigError on impossible values."""
+        if self.backend not in BACKENDS:
+            raise ConfigError(f"backend must be one of {BACKENDS}, not {self.backend!r}")
+        if self.device not in DEVICES:
+            raise ConfigError(f"device must be one of {DEVICES}, not {self.device!r}")
+        if not 1 <= self.steps <= 1000:
+            raise ConfigError("steps must be in [1, 1000]")
+        if not 0.0 <= self.eta <= 1.0:
+            raise ConfigError("eta must be in [0, 1]")
+        if not 0.0 <= self.noise_scale <= 2.0:
+            raise ConfigError("noise_scale must be in [0, 2]")
+        if not 0.0 <= self.keep_low < self.keep_high <= 1.0:
+            raise ConfigError("need 0 <= keep_low < keep_high <= 1")
+        if self.threads < 0:
+            raise ConfigError("threads must be >= 0")
+        self.sd.validate()
+
+    def checkpoint_path(self) -> Path:
+        """The checkpoint folder to load (the shipped one unless configured)."""
+        return Path(self.checkpoint).expanduser() if self.checkpoint else SHIPPED_CHECKPOINT
+
+
+#: Knob presets used by the benchmark and docs: (steps, eta, noise_scale).
+FIDELITY_END = {"steps": 1, "eta": 0.0, "noise_scale": 0.0}
+REALISM_END = {"steps": 4, "eta": 1.0, "noise_scale": 1.0}

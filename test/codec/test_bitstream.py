@@ -1,0 +1,82 @@
+"""The wire format: round trip, sizes, and rejection of malformed frames."""
+import numpy as np
+import pytest
+
+from semcomm_ros.codec import CodecConfig, SemanticEncoder
+from semcomm_ros.codec.bitstream import pack, unpack, validate_frame
+from semcomm_ros.codec.config import LimitsConfig
+from semcomm_ros.codec.frame import BitstreamError, CodedFrame, CodedObject
+
+
+@pytest.fixture
+def coded(scripted, vtest_frames):
+    enc = SemanticEncoder(CodecConfig(), detector=scripted)
+    return enc.encode(vtest_frames[0], byte_budget=8000, sequence=7)
+
+
+def _same(a: CodedFrame, b: CodedFrame) -> None:
+    for name in ("sequence", "source_width", "source_height", "source_encoding", "level",
+                 "byte_budget", "gist_codec", "gist", "background_codec", "background",
+                 "background_width", "background_quality", "bytes_used"):
+        assert getattr(a, name) == getattr(b, name), name
+    assert np.array_equal(a.weight_map, b.weight_map)
+    assert a.objects == b.objects
+    assert abs(a.encode_time_ms - b.encode_time_ms) < 1e-3
+
+
+def test_round_trip_and_bytes_used_is_the_wire_size(coded):
+    data = pack(coded)
+    assert coded.bytes_used == len(data)
+    _same(coded, unpack(data))
+
+
+def test_minimal_frame_round_trips():
+    frame = CodedFrame(sequence=0, source_width=16, source_height=16)
+    frame.bytes_used = len(pack(frame))
+    assert frame.bytes_used <= 40
+    _same(frame, unpack(pack(frame)))
+
+
+def test_wrong_version_magic_crc_and_truncation(coded):
+    data = bytearray(pack(coded))
+    for broken in (bytes([data[0] ^ 1]) + data[1:], data[:3] + bytes([99]) + data[4:],
+                   data[:-1], data[:20], data[:-5] + bytes([data[-5] ^ 0x40]) + data[-4:],
+                   data + b"\0"):
+        with pytest.raises(BitstreamError):
+            unpack(bytes(broken))
+    coded.format_version = 2
+    with pytest.raises(BitstreamError, match="version"):
+        pack(coded)
+
+
+def test_limits_are_enforced_before_allocation(coded):
+    data = pack(coded)
+    with pytest.raises(BitstreamError):
+        unpack(data, LimitsConfig(max_frame_bytes=len(data) - 1))
+    with pytest.raises(BitstreamError):
+        unpack(data, LimitsConfig(max_blob_bytes=64))
+    with pytest.raises(BitstreamError):
+        unpack(data, LimitsConfig(max_objects=1))
+
+
+@pytest.mark.parametrize("mutate", [
+    lambda f: setattr(f, "source_width", 0),
+    lambda f: setattr(f, "level", 7),
+    lambda f: setattr(f, "background_codec", "gif"),
+    lambda f: setattr(f, "weight_map", np.zeros((3, 3), np.float32)),
+    lambda f: setattr(f.objects[0], "box", (700, 0, 100, 10)),
+    lambda f: setattr(f.objects[0], "confidence", float("nan")),
+    lambda f: setattr(f.objects[0], "mask_width", 0),
+    lambda f: setattr(f.objects[0], "label", "x" * 100),
+    lambda f: f.objects.append("not an object"),
+])
+def test_validate_rejects_bad_fields(coded, mutate):
+    mutate(coded)
+    with pytest.raises(BitstreamError):
+        validate_frame(coded, LimitsConfig())
+
+
+def test_object_fields_survive_exactly():
+    frame = CodedFrame(sequence=3, source_width=100, source_height=80)
+    frame.objects.append(CodedObject(5, "dog", 200 / 255, 51 / 255, (1, 2, 30, 40)))
+    assert unpack(pack(frame)).objects == frame.objects

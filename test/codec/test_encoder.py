@@ -1,0 +1,97 @@
+"""SemanticEncoder: budgets, levels, runtime configuration, bad input."""
+import copy
+
+import numpy as np
+import pytest
+
+from semcomm_ros.codec import (
+    LEVEL_OBJECTS,
+    LEVEL_SEMANTIC,
+    CodecConfig,
+    EncoderInputError,
+    SemanticEncoder,
+)
+from semcomm_ros.codec.bitstream import pack
+
+
+@pytest.mark.parametrize("budget", [60, 300, 1000, 3000, 12000, 60000])
+def test_bytes_used_is_exact_and_within_budget(scripted, vtest_frames, budget):
+    enc = SemanticEncoder(CodecConfig(), detector=scripted)
+    for i, image in enumerate(vtest_frames[:4]):
+        frame = enc.encode(image, byte_budget=budget, sequence=i)
+        assert frame.bytes_used == len(pack(frame))
+        assert frame.bytes_used <= budget
+        assert frame.byte_budget == budget and frame.sequence == i
+
+
+def test_tiny_budget_sends_semantics_only_and_large_budget_reaches_objects(scripted,
+                                                                           vtest_frames):
+    enc = SemanticEncoder(CodecConfig(), detector=scripted)
+    tiny = enc.encode(vtest_frames[0], byte_budget=250)
+    assert tiny.level == LEVEL_SEMANTIC and not tiny.background
+    assert all(not o.texture for o in tiny.objects) and tiny.objects
+    enc.reset()
+    big = enc.encode(vtest_frames[0], byte_budget=40000)
+    assert big.level >= LEVEL_OBJECTS and big.background
+    key = [o for o in big.objects if o.weight >= enc.cfg.weights.key_threshold]
+    assert key and all(o.texture for o in key)
+
+
+def test_objects_are_sorted_and_weighted_by_priority(scripted, vtest_frames):
+    enc = SemanticEncoder(CodecConfig(), detector=scripted)
+    frame = enc.encode(vtest_frames[0], byte_budget=8000)
+    weights = [o.weight for o in frame.objects]
+    assert weights == sorted(weights, reverse=True)
+    assert frame.objects[0].label == "person" and frame.objects[-1].label == "bench"
+    assert frame.objects[0].mask  # the scripted first person has a mask
+    assert enc.last_weight_map.shape == (576, 768)
+    assert enc.last_weight_map.dtype == np.float32
+    assert len(enc.last_detections) == 3
+
+
+def test_key_objects_get_more_bytes_per_pixel_than_background(scripted, vtest_frames):
+    enc = SemanticEncoder(CodecConfig(), detector=scripted)
+    frame = enc.encode(vtest_frames[0], byte_budget=6000)
+    person = frame.objects[0]
+    obj_bpp = len(person.texture) * 8 / (person.box[2] * person.box[3])
+    bg_bpp = len(frame.background) * 8 / (768 * 576)
+    assert obj_bpp > 3 * bg_bpp
+
+
+def test_update_config_changes_priorities_without_reloading_the_detector(scripted,
+                                                                          vtest_frames):
+    enc = SemanticEncoder(CodecConfig(), detector=scripted)
+    before = enc.encode(vtest_frames[0], byte_budget=8000)
+    cfg = copy.deepcopy(enc.cfg)
+    cfg.weights.class_priorities = ["bench=1.0", "person=0.1", "*=0.2"]
+    enc.update_config(cfg)
+    assert enc.detector is scripted
+    after = enc.encode(vtest_frames[1], byte_budget=8000)
+    assert before.objects[0].label == "person" and after.objects[0].label == "bench"
+
+
+def test_static_background_is_reused(scripted, vtest_frames):
+    enc = SemanticEncoder(CodecConfig(), detector=scripted)
+    still = vtest_frames[0]
+    sent = [bool(enc.encode(still, byte_budget=4000, sequence=i).background) for i in range(8)]
+    assert sent[0] and sent.count(True) <= 4  # first frame, then only upgrades
+
+
+def test_bad_input_raises_the_codecs_error(scripted):
+    enc = SemanticEncoder(CodecConfig(), detector=scripted)
+    for bad in (np.zeros((100, 100), np.uint8), np.zeros((100, 100, 3), np.float32),
+                np.zeros((8, 100, 3), np.uint8), "image"):
+        with pytest.raises(EncoderInputError):
+            enc.encode(bad)
+    with pytest.raises(EncoderInputError):
+        enc.encode(np.zeros((100, 100, 3), np.uint8), byte_budget=-1)
+
+
+def test_any_image_size_with_the_fallback_detector(box_frames):
+    cfg = CodecConfig()
+    cfg.detector.backend = "opencv"
+    enc = SemanticEncoder(cfg)
+    for i, image in enumerate(box_frames):
+        frame = enc.encode(image, byte_budget=5000, sequence=i)
+        assert (frame.source_width, frame.source_height) == (640, 480)
+        assert frame.bytes_used <= 5000
