@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import time
 
-import rclpy
 from rclpy.node import Node
 from sensor_msgs.msg import Image
 
@@ -14,6 +13,7 @@ from semcomm_ros.node_config import DecoderNodeConfig
 from semcomm_ros.nodes.convert import bgr_to_image_msg, msg_to_frame, received_bytes
 from semcomm_ros.nodes.params import declare_config
 from semcomm_ros.nodes.qos import control_qos, image_qos
+from semcomm_ros.nodes.runner import run_node
 from semcomm_ros.reconstruction import make_reconstructor
 from semcomm_ros.visualize import weight_overlay
 
@@ -76,15 +76,7 @@ class DecoderNode(Node):
 
 def main(args: list[str] | None = None) -> None:
     """Entry point: ``semcomm_decoder_node`` / ``ros2 run semcomm_ros decoder_node``."""
-    rclpy.init(args=args)
-    node = DecoderNode()
-    try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
+    run_node(DecoderNode, args)
 
 
 if __name__ == "__main__":

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import time
 
-import rclpy
 from rclpy.node import Node
 from sensor_msgs.msg import Image
 
@@ -14,6 +13,7 @@ from semcomm_ros.node_config import EncoderNodeConfig
 from semcomm_ros.nodes.convert import frame_to_msg, image_msg_to_bgr
 from semcomm_ros.nodes.params import declare_config, watch_config
 from semcomm_ros.nodes.qos import camera_qos, control_qos, image_qos
+from semcomm_ros.nodes.runner import run_node
 
 
 class EncoderNode(Node):
@@ -67,15 +67,7 @@ class EncoderNode(Node):
 
 def main(args: list[str] | None = None) -> None:
     """Entry point: ``semcomm_encoder_node`` / ``ros2 run semcomm_ros encoder_node``."""
-    rclpy.init(args=args)
-    node = EncoderNode()
-    try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
+    run_node(EncoderNode, args)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,6 @@
 """Link monitor node: receiver reports in, link estimate and byte budget out."""
 from __future__ import annotations
 
-import rclpy
 from rclpy.node import Node
 from std_msgs.msg import Header
 
@@ -12,6 +11,7 @@ from semcomm_ros.node_config import LinkMonitorNodeConfig
 from semcomm_ros.nodes.convert import stamp_to_ns
 from semcomm_ros.nodes.params import declare_config, watch_config
 from semcomm_ros.nodes.qos import control_qos
+from semcomm_ros.nodes.runner import run_node
 
 
 class LinkMonitorNode(Node):
@@ -62,15 +62,7 @@ class LinkMonitorNode(Node):
 
 def main(args: list[str] | None = None) -> None:
     """Entry point: ``semcomm_link_monitor_node`` / ``ros2 run semcomm_ros link_monitor_node``."""
-    rclpy.init(args=args)
-    node = LinkMonitorNode()
-    try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
+    run_node(LinkMonitorNode, args)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,6 @@ import itertools
 from pathlib import Path
 
 import cv2
-import rclpy
 from rclpy.node import Node
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header
@@ -21,6 +20,7 @@ from semcomm_ros.node_config import SourceNodeConfig
 from semcomm_ros.nodes.convert import bgr_to_image_msg
 from semcomm_ros.nodes.params import declare_config
 from semcomm_ros.nodes.qos import camera_qos
+from semcomm_ros.nodes.runner import run_node
 
 
 class SourceNode(Node):
@@ -68,20 +68,7 @@ class SourceNode(Node):
 
 def main(args: list[str] | None = None) -> None:
     """Entry point: ``semcomm_source_node`` / ``ros2 run semcomm_ros source_node``."""
-    rclpy.init(args=args)
-    try:
-        node = SourceNode()
-    except SourceError as exc:
-        rclpy.logging.get_logger(SOURCE_NODE).fatal(str(exc))
-        rclpy.try_shutdown()
-        raise SystemExit(2) from exc
-    try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
+    run_node(SourceNode, args, fatal=(SourceError,))
 
 
 if __name__ == "__main__":

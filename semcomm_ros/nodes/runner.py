@@ -1,0 +1,28 @@
+"""The one ``main()`` every node shares: init, construct, spin, shut down cleanly."""
+from __future__ import annotations
+
+import rclpy
+from rclpy.executors import ExternalShutdownException
+
+
+def run_node(node_cls: type, args: list[str] | None = None,
+             fatal: tuple[type[Exception], ...] = ()) -> None:
+    """Spin one node until Ctrl-C or shutdown.
+
+    Exceptions in ``fatal`` raised while constructing the node (a missing
+    source, say) are logged as one fatal line and exit with status 2.
+    """
+    rclpy.init(args=args)
+    try:
+        node = node_cls()
+    except fatal as exc:
+        rclpy.logging.get_logger(node_cls.__name__).fatal(str(exc))
+        rclpy.try_shutdown()
+        raise SystemExit(2) from exc
+    try:
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
