@@ -42,10 +42,6 @@ class CodedObject:
     texture_height: int = 0
     texture: bytes = b""
 
-    @property
-    def payload_bytes(self) -> int:
-        return len(self.mask) + len(self.texture) + len(self.label.encode()) + 24
-
 
 @dataclass
 class CodedFrame:
@@ -73,7 +69,7 @@ class CodedFrame:
     encode_time_ms: float = 0.0
 
     def payload_bytes(self) -> int:
-        """Bytes this frame costs on the wire, all layers (not ROS framing)."""
-        fixed = 64  # header, sizes, codec names
-        return (fixed + int(self.weight_map.size) + len(self.gist) + len(self.background)
-                + sum(o.payload_bytes for o in self.objects))
+        """Bytes this frame costs on the wire: its packed size (docs/bitstream.md)."""
+        from semcomm_ros.codec.bitstream import packed_size  # bitstream imports this module
+
+        return packed_size(self)
