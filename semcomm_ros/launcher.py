@@ -124,10 +124,10 @@ class Graph:
         return max((abs(n.process.returncode or 0) for n in self.nodes if n.process), default=0)
 
     def stop(self, timeout: float = 10.0) -> None:
-        """SIGINT every node, then SIGKILL what is still alive after ``timeout``."""
+        """SIGTERM every node (rclpy shuts down cleanly), SIGKILL what is left after ``timeout``."""
         for n in self.nodes:
             if n.process and n.process.poll() is None:
-                os.killpg(n.process.pid, signal.SIGINT)
+                os.killpg(n.process.pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout
         for n in self.nodes:
             if n.process is None:
