@@ -122,7 +122,7 @@ class TextureConfig:
         "object mask resolution (cells along the longer box side)"))
     gist_width: int = field(default=32, metadata=describe("gist thumbnail width (0: no gist)"))
     gist_quality: int = field(default=30, metadata=describe("gist thumbnail quality"))
-    video_gop: int = field(default=60, metadata=describe(
+    video_gop: int = field(default=10, metadata=describe(
         "video coder: frames between recovery points (intra refresh period)"))
     video_intra_refresh: bool = field(default=True, metadata=describe(
         "video coder: periodic intra refresh instead of key frames"))

@@ -13,12 +13,15 @@ layer. Design points:
   the loss may carry the damage), and a decoder that joins late shows pictures
   from the first complete refresh after the next headers (two periods at most);
   until then :class:`VideoDecoder` reports the picture as damaged.
-* **Rate control**: bitrate and a one-frame VBV buffer from the byte budget
-  minus the semantic layer, so x264 itself keeps each frame near its share.
-  A budget change of more than ``REOPEN_RATIO`` reopens the encoder (the VBV
-  buffer size cannot be reconfigured through PyAV). A packet that would still
-  overshoot is not sent (semantics only) and the encoder restarts with an
-  IDR frame, so a frame never exceeds its budget.
+* **Rate control**: bitrate (updated every frame) and a one-frame VBV buffer
+  from the byte budget minus the semantic layer, so x264 itself keeps each
+  frame near its share. A target change of more than ``REOPEN_RATIO`` reopens
+  the encoder (the VBV buffer size cannot be reconfigured through PyAV). A
+  packet that would overshoot first takes room from the semantic layer (gist,
+  masks, low-weight objects); failing that it is not sent (semantics only) and
+  the encoder restarts with an IDR frame, so a frame never exceeds its budget.
+  Below about 0.012 / 0.004 bits per source pixel the stream is coded at half
+  / quarter resolution (:func:`coded_scale`) and upscaled by the decoder.
 * **Weight-map steering**: ``video_steering = "roi"`` gives x264 per-macroblock
   quantiser offsets from the weight map (FFmpeg ROI side data, attached through
   ctypes because PyAV 18's side-data container is read-only; see
@@ -58,6 +61,32 @@ def even_pad(image: np.ndarray) -> np.ndarray:
     return cv2.copyMakeBorder(image, 0, height % 2, 0, width % 2, cv2.BORDER_REPLICATE)
 
 
+SCALES = (1.0, 0.5, 0.25)
+SCALE_BPP = (0.012, 0.004)  # below these bits per source pixel, code at 1/2, 1/4 size
+HYSTERESIS = 1.3
+
+
+def coded_scale(bits_per_pixel: float, current: float) -> float:
+    """Coded resolution (fraction of the source) for a bit rate, with hysteresis.
+
+    A tiny budget spread over every source pixel leaves x264 nothing but skip
+    blocks (and an IDR frame that cannot fit); coding fewer pixels and
+    upscaling at the receiver is sharper. The scale only changes when the rate
+    is clearly past a threshold, since every change restarts the stream.
+    """
+    wanted = SCALES[sum(bits_per_pixel < t for t in SCALE_BPP)]
+    if wanted == current:
+        return current
+    index = SCALES.index(current) if current in SCALES else 0
+    threshold = SCALE_BPP[min(index, len(SCALE_BPP) - 1)] if wanted < current \
+        else SCALE_BPP[index - 1]
+    if wanted < current and bits_per_pixel < threshold / HYSTERESIS:
+        return wanted
+    if wanted > current and bits_per_pixel > threshold * HYSTERESIS:
+        return wanted
+    return current
+
+
 def prefilter(image: np.ndarray, weight_map: np.ndarray, bits_per_pixel: float,
               floor: float, key: float) -> np.ndarray:
     """Blur low-weight regions; the blur grows as the bit rate falls."""
@@ -80,6 +109,7 @@ class VideoCoder(TextureCoder):
         self._size = (0, 0)
         self._pts = 0
         self._warned = False
+        self._scale = 1.0
 
     def reset(self) -> None:
         """Next frame starts a new stream (IDR)."""
@@ -105,16 +135,23 @@ class VideoCoder(TextureCoder):
     def code(self, image: np.ndarray, frame: CodedFrame, weight_map: np.ndarray,
              available: int) -> int:
         """Encode the frame into one H.264 packet within ``available`` bytes."""
-        padded = even_pad(image)
-        height, width = padded.shape[:2]
         target = int(max(0, available - 12) * self.cfg.rate.safety)
         if target < MIN_FRAME_BYTES:
             self._ctx = None  # the decoder will miss frames: restart cleanly later
             return LEVEL_SEMANTIC
+        self._scale = coded_scale(target * 8 / (image.shape[0] * image.shape[1]), self._scale)
+        if self._scale < 1.0:
+            image = cv2.resize(image, (round(image.shape[1] * self._scale),
+                                       round(image.shape[0] * self._scale)),
+                               interpolation=cv2.INTER_AREA)
+            weight_map = cv2.resize(weight_map, (image.shape[1], image.shape[0]),
+                                    interpolation=cv2.INTER_AREA)
+        padded = even_pad(image)
+        height, width = padded.shape[:2]
         if (self._ctx is None or self._size != (width, height)
                 or not self._target / REOPEN_RATIO <= target <= self._target * REOPEN_RATIO):
             self._open(width, height, target)
-        else:
+        else:  # libx264 reconfigures its rate control (the refresh wave goes on)
             self._ctx.bit_rate = target * 8 * max(1, round(self.cfg.rate.frame_rate))
         source = padded
         steering = self.cfg.texture.video_steering
@@ -136,7 +173,7 @@ class VideoCoder(TextureCoder):
                 wmap, wcfg.background, wcfg.key_threshold, self.cfg.texture.video_roi_strength))
         vframe.pts = self._pts
         self._pts += 1
-        data = b"".join(bytes(p) for p in self._ctx.encode(vframe))
+        data = strip_encoder_info(b"".join(bytes(p) for p in self._ctx.encode(vframe)))
         if not data:
             return LEVEL_SEMANTIC
         if len(data) + 12 > available:
@@ -163,6 +200,28 @@ class VideoCoder(TextureCoder):
             self._ctx = None
             return True
         return False
+
+
+def strip_encoder_info(data: bytes) -> bytes:
+    """Remove x264's version/settings SEI (~600 bytes of text per IDR frame; decoders ignore it)."""
+    if b"x264" not in data:
+        return data
+    starts = []
+    pos = data.find(NAL_START)
+    while pos >= 0:
+        starts.append(pos)
+        pos = data.find(NAL_START, pos + 3)
+    kept = []
+    for i, start in enumerate(starts):
+        end = starts[i + 1] if i + 1 < len(starts) else len(data)
+        header = start + 3
+        unit = data[start:end]
+        is_info = (header + 1 < len(data) and data[header] & 0x1F == 6 and data[header + 1] == 5
+                   and b"x264" in unit)
+        if not is_info:
+            kept.append(unit)
+    prefix = data[:starts[0]] if starts else b""
+    return prefix + b"".join(kept)
 
 
 def check_annexb(data: bytes) -> list[int]:
@@ -220,9 +279,9 @@ class VideoDecoder:
     def decode_frame(self, frame: CodedFrame) -> tuple[np.ndarray, bool]:
         """(BGR picture at source size, healthy); BitstreamError when the packet is bad."""
         width, height = frame.background_width, frame.background_height
-        if not (frame.source_width <= width <= frame.source_width + 1
-                and frame.source_height <= height <= frame.source_height + 1):
-            raise BitstreamError("H.264 frame size does not match the source size")
+        if not (16 <= width <= frame.source_width + 1 and 16 <= height <= frame.source_height + 1):
+            raise BitstreamError("H.264 frame size outside 16 .. source size")
+        scaled = width < frame.source_width - 1 or height < frame.source_height - 1
         nal_types = check_annexb(frame.background)
         if self._ctx is None or self._size != (width, height):
             self._open(width, height)
@@ -249,7 +308,11 @@ class VideoDecoder:
             if (picture.width, picture.height) != (width, height):
                 self._ctx = None
                 raise BitstreamError("H.264 picture size differs from the declared size")
-            image = picture.to_ndarray(format="bgr24")[:frame.source_height, :frame.source_width]
+            image = picture.to_ndarray(format="bgr24")
+            if scaled:  # coded at reduced resolution for a low bit rate
+                image = cv2.resize(image, (frame.source_width, frame.source_height),
+                                   interpolation=cv2.INTER_LINEAR)
+            image = image[:frame.source_height, :frame.source_width]
             self._image = np.ascontiguousarray(image)
             if picture.key_frame:
                 waiting, damaged_until = False, None

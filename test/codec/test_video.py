@@ -145,3 +145,17 @@ def test_frame_without_packet_keeps_the_last_picture(scripted, clip):
     out = dec.decode(skipped)
     assert out.concealed
     assert np.array_equal(out.image, first.image)  # not the gist: the last picture
+
+
+def test_low_rate_codes_a_smaller_picture_without_x264_banner(scripted, vtest_frames):
+    from semcomm_ros.codec.video import coded_scale
+
+    assert coded_scale(0.1, 1.0) == 1.0 and coded_scale(0.002, 1.0) == 0.25
+    assert coded_scale(0.011, 0.5) == 0.5  # hysteresis: no flapping near a threshold
+    coded = _encode(scripted, vtest_frames, 375)
+    sent = [f for f in coded if f.background]
+    assert sent and all(f.background_width == 192 for f in sent)  # quarter of 768
+    assert all(b"x264" not in f.background for f in coded)  # the ~600-byte banner SEI is gone
+    assert all(f.bytes_used <= 375 for f in coded)
+    outs = [CompositionDecoder(_cfg()).decode(f) for f in coded[:1]]
+    assert outs[0].image.shape == (576, 768, 3)
