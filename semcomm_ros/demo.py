@@ -125,8 +125,11 @@ def run_demo(out: Path, config: str | None = None, source: str | None = None,
     src_cfg = load_node_config(SourceNodeConfig, SOURCE_NODE, config)
     topics = src_cfg.topics
     overrides = overrides or {}
-    graph = Graph([NodeProcess("encoder_node", overrides.get("encoder", {})),
-                   NodeProcess("link_monitor_node", overrides.get("link_monitor", {})),
+    # the budget is per frame: the rate controllers must know the camera rate
+    encoder = {"codec.rate.frame_rate": rate_hz, **overrides.get("encoder", {})}
+    link = {"link.frame_rate": rate_hz, **overrides.get("link_monitor", {})}
+    graph = Graph([NodeProcess("encoder_node", encoder),
+                   NodeProcess("link_monitor_node", link),
                    NodeProcess("decoder_node", overrides.get("decoder", {}))],
                   config=config, domain_id=domain_id, log_dir=out / "logs")
     source_overrides = {"start_index": start, "max_frames": frames, "rate_hz": rate_hz}

@@ -25,10 +25,13 @@ pytestmark = pytest.mark.integration
 FRAMES = 24
 
 
-@pytest.fixture
-def graph(tmp_path):
+@pytest.fixture(params=["region", "video"])
+def graph(request, tmp_path):
+    """The three nodes, with the region coder or the x264 video coder."""
     decoder = {"reconstruction.backend": "none"}
-    g = Graph([NodeProcess("encoder_node", {"default_budget_bytes": 4000}),
+    encoder = {"default_budget_bytes": 4000, "codec.texture.coder": request.param,
+               "codec.rate.frame_rate": 4.0}
+    g = Graph([NodeProcess("encoder_node", encoder),
                NodeProcess("link_monitor_node", {"publish_rate_hz": 10.0}),
                NodeProcess("decoder_node", decoder)], log_dir=tmp_path / "logs")
     g.start()
