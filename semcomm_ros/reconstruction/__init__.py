@@ -5,14 +5,14 @@
 ``embedded`` (the shipped small diffusion model, CPU-capable) or ``sd`` (Stable
 Diffusion parts from diffusers, for GPU base stations that have the weights).
 See docs/reconstruction.md.
+
+The configuration classes import without torch; everything else is imported on first
+use, so reading the node configuration does not pull in torch and diffusers.
 """
-from semcomm_ros.reconstruction.backends import (
-    BackendUnavailable,
-    CompositionReconstructor,
-    EmbeddedReconstructor,
-    Reconstructor,
-    make_reconstructor,
-)
+from __future__ import annotations
+
+import importlib
+
 from semcomm_ros.reconstruction.config import (
     FIDELITY_END,
     REALISM_END,
@@ -20,11 +20,21 @@ from semcomm_ros.reconstruction.config import (
     ReconstructionConfig,
     SDConfig,
 )
-from semcomm_ros.reconstruction.models import CheckpointError, DecoderSpec, EmbeddedDecoder
 
-__all__ = [
-    "BackendUnavailable", "CheckpointError", "CompositionReconstructor", "DecoderSpec",
-    "EmbeddedDecoder", "EmbeddedReconstructor", "FIDELITY_END", "REALISM_END",
-    "Reconstructor", "ReconstructionConfig", "SDConfig", "SHIPPED_CHECKPOINT",
-    "make_reconstructor",
-]
+_LAZY = {
+    "BackendUnavailable": "backends", "CompositionReconstructor": "backends",
+    "EmbeddedReconstructor": "backends", "Reconstructor": "backends",
+    "make_reconstructor": "backends", "CheckpointError": "models",
+    "DecoderSpec": "models", "EmbeddedDecoder": "models",
+}
+
+__all__ = ["FIDELITY_END", "REALISM_END", "SHIPPED_CHECKPOINT", "ReconstructionConfig",
+           "SDConfig", *_LAZY]
+
+
+def __getattr__(name: str):
+    """Import the torch-based parts on first access (PEP 562)."""
+    if name in _LAZY:
+        module = importlib.import_module(f"semcomm_ros.reconstruction.{_LAZY[name]}")
+        return getattr(module, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
