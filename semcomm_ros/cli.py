@@ -67,8 +67,11 @@ def _cmd_config(args: argparse.Namespace) -> int:
     from semcomm_ros import config as c
     from semcomm_ros.node_config import NODE_SCHEMA
 
-    sections = {node: c.load_node_config(cls, node, args.config)
-                for node, cls in NODE_SCHEMA.items()}
+    if args.defaults:
+        sections = {node: cls() for node, cls in NODE_SCHEMA.items()}
+    else:
+        sections = {node: c.load_node_config(cls, node, args.config)
+                    for node, cls in NODE_SCHEMA.items()}
     print(c.dump_yaml(sections, NODE_SCHEMA, shared=("topics", "qos")), end="")
     return 0
 
@@ -123,6 +126,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=_cmd_demo)
 
     s = sub.add_parser("config", help="print the effective configuration")
+    s.add_argument("--defaults", action="store_true",
+                   help="the schema's defaults, ignoring --config (regenerates "
+                        "config/semcomm.yaml)")
     s.set_defaults(func=_cmd_config)
 
     bench = sub.add_parser("bench", help="benchmarks writing docs/benchmarks/")

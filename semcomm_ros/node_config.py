@@ -15,6 +15,7 @@ from semcomm_ros.config import (
     SOURCE_NODE,
     ConfigError,
     describe,
+    load_node_config,
 )
 from semcomm_ros.link import LinkConfig
 from semcomm_ros.reconstruction import ReconstructionConfig
@@ -144,3 +145,11 @@ NODE_SCHEMA: dict[str, type] = {
     LINK_MONITOR_NODE: LinkMonitorNodeConfig,
     DECODER_NODE: DecoderNodeConfig,
 }
+
+
+def codec_config(path: str | None = None) -> CodecConfig:
+    """The codec settings of the encoder section of a config file (default: the shipped one).
+
+    Benchmarks use this, so that they measure what the nodes run.
+    """
+    return load_node_config(EncoderNodeConfig, ENCODER_NODE, path).codec

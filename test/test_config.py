@@ -89,3 +89,15 @@ def test_shipped_config_matches_the_schema(repo):
     assert set(sections) == set(schema)
     for node, cls in schema.items():
         load_node_config(cls, node, repo / "config" / "semcomm.yaml")
+
+
+def test_shipped_config_is_the_schema_defaults(repo):
+    """Defaults live in one place: the file is a rendering of the dataclasses."""
+    from semcomm_ros.config import dump_yaml
+    from semcomm_ros.node_config import NODE_SCHEMA
+
+    rendered = dump_yaml({n: cls() for n, cls in NODE_SCHEMA.items()}, NODE_SCHEMA,
+                         shared=("topics", "qos"))
+    shipped = (repo / "config" / "semcomm.yaml").read_text()
+    body = "\n".join(line for line in shipped.splitlines() if not line.startswith("#")) + "\n"
+    assert body == rendered, "config/semcomm.yaml is stale: semcomm config --defaults"

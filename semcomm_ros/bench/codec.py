@@ -702,11 +702,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the benchmark and write the report."""
-    from semcomm_ros.codec import CodecConfig
+    from semcomm_ros.node_config import codec_config
 
     logging.basicConfig(level=logging.INFO if getattr(args, "verbose", False) else logging.WARNING)
     start = time.perf_counter()
-    base = CodecConfig()
+    base = codec_config(getattr(args, "config", None))  # config/semcomm.yaml by default
     base.detector.backend = args.detector
     if args.model:
         base.detector.model = args.model

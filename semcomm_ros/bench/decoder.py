@@ -210,7 +210,8 @@ def evaluate(streams: list[Stream], budgets: list[float], recs: dict, detect: bo
     """Run codec + backends over every stream and budget; collect per-frame scores."""
     from tqdm import tqdm
 
-    from semcomm_ros.codec import CodecConfig, CompositionDecoder, DetectorConfig, SemanticEncoder
+    from semcomm_ros.codec import CompositionDecoder, DetectorConfig, SemanticEncoder
+    from semcomm_ros.node_config import codec_config
     from semcomm_ros.codec.detect import make_detector
     detector = make_detector(DetectorConfig(backend="opencv", use_motion=False,
                                             use_saliency=False, use_faces=True)) \
@@ -220,7 +221,7 @@ def evaluate(streams: list[Stream], budgets: list[float], recs: dict, detect: bo
     bar = tqdm(total=total, desc="bench decoder")
     for bpp in budgets:
         for s in streams:
-            enc, dec = SemanticEncoder(CodecConfig()), CompositionDecoder(CodecConfig())
+            enc, dec = SemanticEncoder(codec_config()), CompositionDecoder(codec_config())
             for i, img in enumerate(s.frames):
                 bar.update(1)
                 h, w = img.shape[:2]
@@ -248,10 +249,11 @@ def evaluate(streams: list[Stream], budgets: list[float], recs: dict, detect: bo
 
 def time_per_frame(recs: dict, streams: list[Stream], runs: int) -> dict[str, float]:
     """Median seconds per 640x480 frame for each backend (a held-out frame, 0.06 bpp)."""
-    from semcomm_ros.codec import CodecConfig, CompositionDecoder, SemanticEncoder
+    from semcomm_ros.codec import CompositionDecoder, SemanticEncoder
+    from semcomm_ros.node_config import codec_config
     img = cv2.resize(streams[0].frames[-1], (640, 480), interpolation=cv2.INTER_AREA)
-    frame = SemanticEncoder(CodecConfig()).encode(img, byte_budget=int(0.06 * 640 * 480 / 8))
-    decoded = CompositionDecoder(CodecConfig()).decode(frame)
+    frame = SemanticEncoder(codec_config()).encode(img, byte_budget=int(0.06 * 640 * 480 / 8))
+    decoded = CompositionDecoder(codec_config()).decode(frame)
     out = {}
     for name, rec in recs.items():
         rec.reconstruct(decoded)
