@@ -211,8 +211,8 @@ def evaluate(streams: list[Stream], budgets: list[float], recs: dict, detect: bo
     from tqdm import tqdm
 
     from semcomm_ros.codec import CompositionDecoder, DetectorConfig, SemanticEncoder
-    from semcomm_ros.node_config import codec_config
     from semcomm_ros.codec.detect import make_detector
+    from semcomm_ros.node_config import codec_config
     detector = make_detector(DetectorConfig(backend="opencv", use_motion=False,
                                             use_saliency=False, use_faces=True)) \
         if detect else None

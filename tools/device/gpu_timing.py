@@ -1,28 +1,51 @@
-"""GPU timing of the embedded decoder at 640x480 (median of 50, after warm-up)."""
-import json, platform, sys, time, datetime
-import numpy as np, torch
+"""GPU timing of the embedded decoder at 640x480 (median of N after warm-up).
+
+Usage: python3 tools/device/gpu_timing.py MODEL_DIR OUT.json [N=50]
+"""
+import datetime
+import json
+import sys
+import time
+
+import numpy as np
+import torch
+
 from semcomm_ros.reconstruction.models import EmbeddedDecoder
 from semcomm_ros.reconstruction.pipeline import EmbeddedPipeline
-model = EmbeddedDecoder.load(sys.argv[1])
-dev = "cuda" if torch.cuda.is_available() else "cpu"
-pipe = EmbeddedPipeline(model, device=dev)
-sync = torch.cuda.synchronize if dev == "cuda" else (lambda: None)
-rng = np.random.default_rng(0)
-comp = rng.integers(0, 255, (480, 640, 3), dtype=np.uint8)
-w = rng.random((480, 640), dtype=np.float32); sem = np.zeros((480, 640), np.uint16)
-keep = np.zeros((480, 640), np.float32)
-res = {"device": torch.cuda.get_device_name(0) if dev == "cuda" else "cpu", "torch": torch.__version__,
-       "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-       "params": model.num_parameters()}
-for steps, eta in ((1, 0.0), (4, 1.0)):
-    for _ in range(5):
-        pipe(comp, w, sem, keep, steps=steps, eta=eta)
-    ts = []
-    for _ in range(int(sys.argv[3]) if len(sys.argv) > 3 else 50):
-        sync(); t = time.perf_counter()
-        pipe(comp, w, sem, keep, steps=steps, eta=eta)
-        sync(); ts.append(time.perf_counter() - t)
-    res[f"steps{steps}_median_ms"] = 1000 * float(np.median(ts))
-    res[f"steps{steps}_p90_ms"] = 1000 * float(np.percentile(ts, 90))
-print(json.dumps(res, indent=1))
-json.dump(res, open(sys.argv[2], "w"), indent=1)
+
+
+def main() -> None:
+    """Time the fidelity end (1 step) and the realism end (4 steps, eta 1)."""
+    model = EmbeddedDecoder.load(sys.argv[1])
+    dev = "cuda" if torch.cuda.is_available() else "cpu"
+    pipe = EmbeddedPipeline(model, device=dev)
+    sync = torch.cuda.synchronize if dev == "cuda" else (lambda: None)
+    rng = np.random.default_rng(0)
+    comp = rng.integers(0, 255, (480, 640, 3), dtype=np.uint8)
+    weights = rng.random((480, 640), dtype=np.float32)
+    sem = np.zeros((480, 640), np.uint16)
+    keep = np.zeros((480, 640), np.float32)
+    res = {"device": torch.cuda.get_device_name(0) if dev == "cuda" else "cpu",
+           "torch": torch.__version__,
+           "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+           "params": model.num_parameters()}
+    runs = int(sys.argv[3]) if len(sys.argv) > 3 else 50
+    for steps, eta in ((1, 0.0), (4, 1.0)):
+        for _ in range(5):
+            pipe(comp, weights, sem, keep, steps=steps, eta=eta)
+        times = []
+        for _ in range(runs):
+            sync()
+            t = time.perf_counter()
+            pipe(comp, weights, sem, keep, steps=steps, eta=eta)
+            sync()
+            times.append(time.perf_counter() - t)
+        res[f"steps{steps}_median_ms"] = 1000 * float(np.median(times))
+        res[f"steps{steps}_p90_ms"] = 1000 * float(np.percentile(times, 90))
+    print(json.dumps(res, indent=1))
+    with open(sys.argv[2], "w") as fh:
+        json.dump(res, fh, indent=1)
+
+
+if __name__ == "__main__":
+    main()
