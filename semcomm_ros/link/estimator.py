@@ -11,7 +11,7 @@ bandwidth meter:
 * **loss** comes from gaps in the sequence numbers in the window;
 * the rate controller is AIMD: multiplicative increase while the link is
   healthy, decrease to a fraction of the measured delivered rate on over-use
-  (at most halving per over-use episode) or heavy loss, hold while the queue
+  (at most halving per cut, one cut per ``overuse_recut_s``) or heavy loss, hold while the queue
   drains, halve every ``stale_after_s`` of silence (a dead or choked link);
 * the estimate is turned into a per-frame **byte budget** for the encoder.
 
@@ -64,6 +64,8 @@ class LinkConfig:
     overuse_queue_ms: float = field(default=25.0, metadata=describe(
         "Over-use also needs the latest delay this far above the window's minimum, ms "
         "(filters jitter from busy hosts: a real queue has built up)"))
+    overuse_recut_s: float = field(default=1.0, metadata=describe(
+        "While over-use persists, cut again after this many seconds"))
     loss_high: float = field(default=0.10, metadata=describe(
         "Loss fraction above which the estimate is cut (GCC: 10 %)"))
     loss_low: float = field(default=0.02, metadata=describe(
@@ -130,6 +132,7 @@ class LinkEstimator:
         self._last_update: float | None = None
         self._last_report_wall: float | None = None
         self._state = LinkStateCode.STARTING
+        self._last_cut = float("-inf")
 
     def add_report(self, report: FrameReportSample, now: float | None = None) -> None:
         """Add one report; ``now`` is the local clock used for staleness."""
@@ -189,11 +192,14 @@ class LinkEstimator:
         else:
             delivered, delay, trend, loss, queue = self._measure()
             if trend > cfg.overuse_trend_ms_per_s and queue > cfg.overuse_queue_ms:
-                if self._state != LinkStateCode.OVERUSE:  # cut once per episode...
-                    # ...to what got through, but never below half: while a queue drains
-                    # the delivered rate under-reads the capacity
+                # cut on entering over-use, and again each overuse_recut_s while it lasts,
+                # to what got through but never below half: while a queue drains the
+                # delivered rate under-reads the capacity
+                if (self._state != LinkStateCode.OVERUSE
+                        or now - self._last_cut >= cfg.overuse_recut_s):
                     self._estimate_bps = max(cfg.decrease_factor * delivered,
                                              0.5 * self._estimate_bps)
+                    self._last_cut = now
                 self._state = LinkStateCode.OVERUSE
             elif loss > cfg.loss_high:
                 self._estimate_bps *= 1.0 - 0.5 * loss * min(1.0, dt)

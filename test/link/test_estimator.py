@@ -44,7 +44,25 @@ def test_growing_delay_is_overuse_and_backs_off():
     assert last.delay_trend_ms_per_s == pytest.approx(100.0, rel=0.2)
     assert last.estimated_throughput_bps < before
     assert last.estimated_throughput_bps <= 0.85 * last.delivered_rate_bps * 1.3
-    assert last.estimated_throughput_bps >= 0.5 * before  # one episode at most halves it
+    assert last.estimated_throughput_bps >= 0.5 ** 2 * before  # two cuts in 2 s, each <= half
+
+
+def test_persistent_overuse_cuts_again_each_recut_interval():
+    cfg = LinkConfig(initial_bps=4_000_000, overuse_recut_s=1.0)
+    est = LinkEstimator(cfg)
+    _, seq, t = feed(est, 0, 0.0, 2.0, 10, 40_000, lambda t: 0.02)
+    cuts = []
+    prev = est.estimate(t).estimated_throughput_bps
+    for k in range(40):  # 4 s of a queue growing 100 ms/s, tiny goodput
+        tk = t + k * 0.1
+        est.add_report(FrameReportSample(seq + k, 500, tk, tk + 0.02 + 0.1 * k * 0.1), now=tk)
+        e = est.estimate(tk + 0.001)
+        if e.estimated_throughput_bps < prev * 0.99:
+            cuts.append(round(tk - t, 1))
+        prev = e.estimated_throughput_bps
+    late = [c for c in cuts if c >= 1.5]
+    assert len(late) >= 2, cuts            # still cutting long after the episode began...
+    assert all(b - a >= 0.9 for a, b in zip(late, late[1:])), cuts  # ...once per second
 
 
 def test_overuse_cut_is_bounded_by_half_when_delivery_collapses():
@@ -54,9 +72,9 @@ def test_overuse_cut_is_bounded_by_half_when_delivery_collapses():
     # tiny frames get through while a queue builds: delivered rate is far below capacity
     last, _, _ = feed(est, seq, t, 2.0, 10, 500, lambda x: 0.02 + 0.1 * (x - t))
     assert last.state == LinkStateCode.OVERUSE
-    # halved (0.85 x delivered would be ~0.03 Mbit/s), then held within the cap of
-    # max(2 x delivered, initial_bps)
-    assert last.estimated_throughput_bps == pytest.approx(min(0.5 * before, 1_000_000), rel=0.05)
+    # 0.85 x delivered would be ~0.03 Mbit/s; each cut at most halves, at most one cut per
+    # overuse_recut_s (1 s) over these 2 s, plus the entry cut: >= before / 8
+    assert before / 8 <= last.estimated_throughput_bps <= 0.5 * before
 
 
 def test_heavy_loss_is_detected_and_cuts_the_estimate():
