@@ -555,7 +555,9 @@ def targets(results: list[Result], losses: list[LossResult], clips: list[Clip]) 
             for codec in ("ours-region", "ours-video", "ours-video-r5"):
                 if codec in at and "x264" in at:
                     gain = at[codec].psnr_key - at["x264"].psnr_key
-                    row(f"{clip}, {loss * 100:g} % lost: {codec} key PSNR >= x264 + 3 dB, "
+                    # the PSNR target is set at 10 % loss; at lower loss only healing
+                    target = "key PSNR >= x264 + 3 dB, " if loss >= 0.1 else ""
+                    row(f"{clip}, {loss * 100:g} % lost: {codec} {target}"
                         "every loss healed within 10 frames",
                         f"{gain:+.2f} dB, worst recovery {at[codec].recover_max} frames",
                         (gain >= 3.0 if loss >= 0.1 else True) and at[codec].recover_max <= 10)
