@@ -75,17 +75,22 @@ def to_flat_params(obj: Any, prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-def field_descriptions(cls: type, prefix: str = "") -> dict[str, str]:
-    """Flat parameter name -> description, for ROS parameter descriptors."""
-    out: dict[str, str] = {}
+def leaf_fields(cls: type, prefix: str = "") -> dict[str, tuple[Any, dataclasses.Field]]:
+    """Flat parameter name -> (type, dataclass field) for every leaf of a config class."""
+    out: dict[str, tuple[Any, dataclasses.Field]] = {}
     hints = typing.get_type_hints(cls)
     for f in dataclasses.fields(cls):
         kind = hints[f.name]
         if dataclasses.is_dataclass(kind):
-            out.update(field_descriptions(kind, f"{prefix}{f.name}."))
+            out.update(leaf_fields(kind, f"{prefix}{f.name}."))
         else:
-            out[f"{prefix}{f.name}"] = f.metadata.get("description", "")
+            out[f"{prefix}{f.name}"] = (kind, f)
     return out
+
+
+def field_descriptions(cls: type) -> dict[str, str]:
+    """Flat parameter name -> description, for ROS parameter descriptors."""
+    return {name: f.metadata.get("description", "") for name, (_, f) in leaf_fields(cls).items()}
 
 
 def _coerce(name: str, kind: Any, value: Any) -> Any:

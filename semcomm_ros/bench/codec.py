@@ -31,14 +31,14 @@ import copy
 import datetime
 import json
 import logging
-import os
-import platform
 import sys
 import time
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from semcomm_ros.bench.report import machine
 
 if TYPE_CHECKING:
     import numpy as np
@@ -452,20 +452,6 @@ def run_clip(clip: Clip, args: argparse.Namespace, base: CodecConfig
 
 
 # --------------------------------------------------------------------------- report
-
-def machine() -> str:
-    """One line about the machine the numbers come from."""
-    cpu = platform.processor() or "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}, " \
-           f"Python {platform.python_version()}"
-
 
 def plot(results: list[Result], out: Path) -> list[str]:
     """Rate-quality plots, one PNG per clip; returns their file names."""

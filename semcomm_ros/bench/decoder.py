@@ -16,7 +16,6 @@ import argparse
 import datetime
 import logging
 import os
-import platform
 import sys
 import time
 from dataclasses import dataclass, field
@@ -27,6 +26,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from semcomm_ros.bench.report import machine as base_machine
 from semcomm_ros.reconstruction import (
     FIDELITY_END,
     REALISM_END,
@@ -270,20 +270,12 @@ def time_per_frame(recs: dict, streams: list[Stream], runs: int) -> dict[str, fl
 
 # -- report -----------------------------------------------------------------------
 def machine() -> str:
-    """One line about the machine the numbers come from."""
-    cpu = platform.processor() or "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    """The shared machine line, plus GPU and load average."""
     gpu = f", GPU {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else ", no GPU"
     load = ", load average {:.1f} {:.1f} {:.1f}".format(*os.getloadavg()) \
         if hasattr(os, "getloadavg") else ""
-    return (f"{cpu}, {os.cpu_count()} cores{gpu}, torch {torch.__version__} "
-            f"({torch.get_num_threads()} threads), Python {platform.python_version()}{load}")
+    return (f"{base_machine()}{gpu}, torch {torch.__version__} "
+            f"({torch.get_num_threads()} threads){load}")
 
 
 COLUMNS = [("bpp", "bpp", 3), ("psnr", "PSNR", 2), ("ssim", "SSIM", 4), ("msssim", "MS-SSIM", 4),

@@ -16,8 +16,6 @@ from __future__ import annotations
 import argparse
 import csv
 import datetime
-import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -28,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from semcomm_ros.bench.netns import ShapedLink, netns_available
+from semcomm_ros.bench.report import machine
 from semcomm_ros.launcher import Graph, NodeProcess
 
 UDP_ONLY_PROFILE = """<?xml version="1.0" encoding="UTF-8"?>
@@ -186,8 +185,7 @@ def write_report(results: list[PhaseResult], out: Path, command: str, fps: float
         "# Link benchmark: the closed loop on a shaped link",
         "",
         f"- date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M UTC}",
-        f"- machine: {platform.node()}, {platform.machine()}, "
-        f"{os.cpu_count()} CPUs, Linux {platform.release()}",
+        f"- machine: {machine()}",
         f"- command: `{command}`",
         f"- setup: robot and base station in two network namespaces joined by a veth pair; "
         f"robot->base limited by `tc tbf` (queue latency 300 ms); DDS over UDPv4 only; "

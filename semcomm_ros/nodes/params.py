@@ -8,7 +8,6 @@ accepted.
 """
 from __future__ import annotations
 
-import dataclasses
 import typing
 from collections.abc import Callable
 from typing import Any
@@ -18,7 +17,13 @@ from rclpy.exceptions import ParameterUninitializedException
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 
-from semcomm_ros.config import ConfigError, field_descriptions, from_flat_params, to_flat_params
+from semcomm_ros.config import (
+    ConfigError,
+    field_descriptions,
+    from_flat_params,
+    leaf_fields,
+    to_flat_params,
+)
 
 _ARRAY_TYPES = {
     str: (ParameterType.PARAMETER_STRING_ARRAY, Parameter.Type.STRING_ARRAY),
@@ -28,23 +33,11 @@ _ARRAY_TYPES = {
 }
 
 
-def _leaf_types(cls: type, prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    hints = typing.get_type_hints(cls)
-    for f in dataclasses.fields(cls):
-        kind = hints[f.name]
-        if dataclasses.is_dataclass(kind):
-            out.update(_leaf_types(kind, f"{prefix}{f.name}."))
-        else:
-            out[f"{prefix}{f.name}"] = kind
-    return out
-
-
 def declare_config(node: Node, cls: type) -> Any:
     """Declare all parameters of ``cls`` on ``node``; return the resulting config."""
     defaults = to_flat_params(cls())
     docs = field_descriptions(cls)
-    types = _leaf_types(cls)
+    types = {name: kind for name, (kind, _) in leaf_fields(cls).items()}
     for name, value in defaults.items():
         descriptor = ParameterDescriptor(name=name, description=docs.get(name, ""))
         if isinstance(value, list):
