@@ -1,19 +1,22 @@
-"""`semcomm demo` end to end: nodes over DDS, outputs on disk."""
+"""`semcomm demo` end to end, run as a user runs it: nodes over DDS, outputs on disk."""
 import csv
+import subprocess
+import sys
 
 import cv2
 import pytest
-
-from semcomm_ros.cli import main
 
 pytestmark = pytest.mark.integration
 
 
 def test_demo_writes_frames_csv_and_side_by_side(tmp_path, sample_bag):
     out = tmp_path / "demo"
-    rc = main(["demo", "--out", str(out), "--frames", "8", "--rate", "4", "--budget", "3000",
-               "--backend", "none"])
-    assert rc == 0
+    result = subprocess.run(
+        [sys.executable, "-m", "semcomm_ros.cli", "demo", "--out", str(out), "--frames", "8",
+         "--rate", "4", "--budget", "3000", "--backend", "none"],
+        capture_output=True, text=True, timeout=400)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "side_by_side.png" in result.stdout
     rows = list(csv.DictReader(open(out / "frames.csv")))
     decoded = [r for r in rows if r["psnr_db"] != "nan"]
     assert len(decoded) >= 4, rows
