@@ -63,8 +63,7 @@ class Recorder(Node):
         self.rows: dict[int, FrameRow] = {}
         self.by_seq: dict[int, int] = {}
         self.topics = topics
-        self.create_subscription(Image, topics.camera, self._on_camera,
-                                 QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE))
+        self.create_subscription(Image, topics.camera, self._on_camera, qos)
         self.create_subscription(WeightedSemantics, topics.semantics, self._on_semantics, qos)
         self.create_subscription(Image, topics.reconstruction, self._on_recon, qos)
         if topics.weight_map:
@@ -133,10 +132,7 @@ def run_demo(out: Path, config: str | None = None, source: str | None = None,
                    NodeProcess("link_monitor_node", link),
                    NodeProcess("decoder_node", overrides.get("decoder", {}))],
                   config=config, domain_id=domain_id, log_dir=out / "logs")
-    # the recorder needs every original to score the reconstructions: the source
-    # publishes reliably (best-effort readers such as the encoder still match)
-    source_overrides = {"start_index": start, "max_frames": frames, "rate_hz": rate_hz,
-                        "qos.camera_reliability": "reliable"}
+    source_overrides = {"start_index": start, "max_frames": frames, "rate_hz": rate_hz}
     if source:
         source_overrides["source"] = source
     source_graph = Graph([NodeProcess("source_node", source_overrides)], config=config,
