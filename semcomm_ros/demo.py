@@ -181,12 +181,17 @@ def _write_outputs(rec: Recorder, out: Path) -> Path:
             row = rec.rows[stamp]
             writer.writerow([f"{v:.2f}" if isinstance(v, float) else v
                              for v in (getattr(row, n) for n in names)])
+    # prefer a frame whose original the recorder caught (best effort: not guaranteed)
     both = [s for s in stamps if s in rec.recons and s in rec.originals]
-    if both:
-        pick = max(both, key=lambda s: (rec.rows[s].objects, -abs(both.index(s) - len(both) // 2)))
-        panels = [rec.originals[pick], rec.overlays.get(pick, rec.recons[pick]), rec.recons[pick]]
-        row = rec.rows[pick]
-        titles = ["original", f"weight map ({row.objects} objects)",
-                  f"reconstruction ({row.bytes_used} B, level {row.level})"]
-        cv2.imwrite(str(out / "side_by_side.png"), side_by_side(panels, titles))
+    pool = both or [s for s in stamps if s in rec.recons]
+    pick = max(pool, key=lambda s: (rec.rows[s].objects, -abs(pool.index(s) - len(pool) // 2)))
+    row = rec.rows[pick]
+    original = rec.originals.get(pick)
+    if original is None:  # keep the panel layout; say what is missing
+        original = np.zeros_like(rec.recons[pick])
+    panels = [original, rec.overlays.get(pick, rec.recons[pick]), rec.recons[pick]]
+    titles = ["original" if pick in rec.originals else "original (not captured)",
+              f"weight map ({row.objects} objects)",
+              f"reconstruction ({row.bytes_used} B, level {row.level})"]
+    cv2.imwrite(str(out / "side_by_side.png"), side_by_side(panels, titles))
     return csv_path

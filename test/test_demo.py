@@ -31,6 +31,5 @@ def test_demo_writes_frames_csv_and_side_by_side(tmp_path, sample_bag):
     pngs = sorted((out / "frames").glob("recon_*.png"))
     assert len(pngs) == len([r for r in rows if r["latency_ms"] != "nan"])
     assert cv2.imread(str(pngs[0])).shape == (480, 640, 3)
-    if scored:
-        panel = cv2.imread(str(out / "side_by_side.png"))
-        assert panel.shape[0] == 360 and panel.shape[1] == 3 * 480  # three 4:3 panels
+    panel = cv2.imread(str(out / "side_by_side.png"))
+    assert panel.shape[0] == 360 and panel.shape[1] == 3 * 480  # three 4:3 panels
