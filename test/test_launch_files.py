@@ -27,8 +27,7 @@ def node_calls(tree):
 def test_launch_file_compiles_and_names_real_things(repo, name):
     from semcomm_ros import node_config as nc
 
-    schema = {c.SOURCE_NODE: nc.SourceNodeConfig, c.ENCODER_NODE: nc.EncoderNodeConfig,
-              c.LINK_MONITOR_NODE: nc.LinkMonitorNodeConfig, c.DECODER_NODE: nc.DecoderNodeConfig}
+    schema = nc.NODE_SCHEMA
     source = (repo / "launch" / name).read_text()
     tree = ast.parse(source)
     compile(tree, name, "exec")
