@@ -1,110 +1,176 @@
-"""Per-region quantiser offsets for libx264: FFmpeg's ROI side data, reached through ctypes.
+"""Per-region quantiser offsets for libx264 through FFmpeg's ``addroi`` filter.
 
 FFmpeg's libx264 wrapper turns ``AV_FRAME_DATA_REGIONS_OF_INTEREST`` side data
 (an array of ``AVRegionOfInterest``: top, bottom, left, right, ``qoffset`` in
-[-1, 1], negative = better quality) into x264's per-macroblock quantiser
-offsets. PyAV 18 exposes side data read-only, so :class:`RoiWriter` calls
-libavutil's public ``av_frame_new_side_data`` through ctypes on the AVFrame
-behind a PyAV frame. It finds that pointer in the PyAV object once, verifies
-it on a probe frame (width, height and pixel format must read back), and
-reports ``available = False`` when anything does not match, so the caller
-falls back to prefiltering with a warning instead of touching unknown memory.
+[-1, 1] of the QP range, negative = better quality) into x264's per-macroblock
+quantiser offsets (x264 needs adaptive quantisation on, its default). The side
+data is added by FFmpeg's public ``addroi`` video filter, one filter instance
+per rectangle, run through PyAV's filter graph (``av.filter.Graph``): no frame
+layout is assumed and no memory is written outside FFmpeg's own API.
+
+:class:`RoiWriter` turns a macroblock map of offsets into a few rectangles (the
+most common offset as one whole-frame region, the others as row runs merged
+down the rows), builds ``buffer -> addroi x N -> buffersink`` and reuses that
+graph while the rectangles and the frame size stay the same (a new set of
+rectangles builds a new graph: about 0.5-3 ms). libx264 gives the first region
+of the array priority where regions overlap, and ``addroi`` appends, so the
+specific rectangles come first and the whole-frame one last.
+
+When the filter is missing or a probe frame comes back without the side data,
+``available`` is False, the reason is logged once as a warning, and the video
+coder falls back to prefiltering (it says so too).
 """
 from __future__ import annotations
 
-import ctypes
-import glob
 import logging
-import os
+from fractions import Fraction
 
 import av
 import numpy as np
 
 log = logging.getLogger("semcomm_ros.codec.roi")
 
-MB = 16                      # x264 macroblock size
-AVFRAME_WIDTH_OFFSET = 104   # uint8_t *data[8]; int linesize[8]; uint8_t **extended_data; int width
-AV_PIX_FMT_YUV420P = 0
-QP_STEPS = 51                # FFmpeg scales qoffset by the 8-bit QP range
+MB = 16            # x264 macroblock size
+QP_STEPS = 51      # FFmpeg scales qoffset by the 8-bit QP range
+MAX_REGIONS = 48   # more rectangles than this: offsets are coarsened until they fit
+
+Region = tuple[int, int, int, int, int]  # x, y, w, h (pixels), offset in QP steps
 
 
-class _Region(ctypes.Structure):
-    _fields_ = [("self_size", ctypes.c_uint32), ("top", ctypes.c_int), ("bottom", ctypes.c_int),
-                ("left", ctypes.c_int), ("right", ctypes.c_int), ("qoffset_num", ctypes.c_int),
-                ("qoffset_den", ctypes.c_int)]
+def _has_roi(frame: av.VideoFrame) -> bool:
+    """Whether a frame carries REGIONS_OF_INTEREST side data."""
+    return any("REGIONS_OF_INTEREST" in str(getattr(sd, "type", "")) for sd in frame.side_data)
+
+
+def _rectangles(levels: np.ndarray, common: int) -> list[list[int]]:
+    """Row runs of equal offset (other than ``common``), merged down identical runs."""
+    open_runs: dict[tuple[int, int, int], list[int]] = {}  # (c0, c1, q) -> [r0, r1]
+    rects: list[list[int]] = []
+    for row in range(levels.shape[0]):
+        line = levels[row]
+        runs = set()
+        start = 0
+        for col in range(1, len(line) + 1):
+            if col == len(line) or line[col] != line[start]:
+                if line[start] != common:
+                    runs.add((start, col, int(line[start])))
+                start = col
+        for key in list(open_runs):
+            if key not in runs:
+                rects.append([*key, *open_runs.pop(key)])
+        for key in runs:
+            if key in open_runs:
+                open_runs[key][1] = row + 1
+            else:
+                open_runs[key] = [row, row + 1]
+    return rects + [[*key, *span] for key, span in open_runs.items()]
+
+
+def offsets_to_regions(steps: np.ndarray, width: int, height: int,
+                       max_regions: int = MAX_REGIONS) -> list[Region]:
+    """Rectangles covering a rows x cols map of integer QP offsets, priority first.
+
+    The most common offset becomes one whole-frame region (last: lowest priority;
+    none when it is 0); every other macroblock is covered by a rectangle of its
+    own offset (row runs, merged with the identical run of the row above). When
+    that needs more than ``max_regions`` rectangles, the offsets are snapped to
+    fewer levels between their extremes (16, 8, 4, 3, 2) until it does not; a
+    map still too busy keeps its largest rectangles (by area x |offset|).
+    """
+    steps = np.asarray(steps, int)
+    low, high = int(steps.min()), int(steps.max())
+    for count in (0, 16, 8, 4, 3, 2):
+        if count == 0 or high == low:
+            levels = steps
+        else:
+            span = (high - low) / (count - 1)
+            levels = np.rint(low + np.rint((steps - low) / span) * span).astype(int)
+        values, counts = np.unique(levels, return_counts=True)
+        common = int(values[np.argmax(counts)])
+        rects = _rectangles(levels, common)
+        if len(rects) + (common != 0) <= max_regions:
+            break
+    keep = max_regions - (common != 0)
+    if len(rects) > keep:
+        rects = sorted(rects, key=lambda r: -(r[1] - r[0]) * (r[4] - r[3]) * abs(r[2] - common)
+                       )[:keep]
+    regions: list[Region] = []
+    for c0, c1, q, r0, r1 in sorted(rects, key=lambda r: (r[3], r[0])):
+        x, y = c0 * MB, r0 * MB
+        regions.append((x, y, min(width, c1 * MB) - x, min(height, r1 * MB) - y, q))
+    if common != 0:
+        regions.append((0, 0, width, height, common))
+    return regions
 
 
 class RoiWriter:
-    """Attaches a macroblock map of quantiser offsets to PyAV frames (when possible)."""
+    """Gives yuv420p frames ROI side data (libx264 quantiser offsets) via ``addroi``."""
 
     def __init__(self) -> None:
-        """Load libavutil from PyAV's bundle and verify the frame layout on a probe."""
+        """Check on a probe frame that the filter exists and its side data comes out."""
         self.available = False
-        self._offset = 0
+        self.reason = ""
+        self._graph: av.filter.Graph | None = None
+        self._key: tuple | None = None
+        self._failed = False
         try:
-            from av.sidedata.sidedata import Type
-
-            self._type = int(Type.REGIONS_OF_INTEREST.value)
-            libdir = os.path.join(os.path.dirname(av.__file__), os.pardir, "av.libs")
-            paths = glob.glob(os.path.join(libdir, "libavutil*.so*"))
-            self._util = ctypes.CDLL(paths[0] if paths else "libavutil.so")
-            self._util.av_frame_new_side_data.restype = ctypes.c_void_p
-            self._util.av_frame_new_side_data.argtypes = [ctypes.c_void_p, ctypes.c_int,
-                                                          ctypes.c_size_t]
             probe = av.VideoFrame(48, 32, "yuv420p")
-            for offset in (24, 16, 32):
-                if self._frame_pointer(probe, offset):
-                    self._offset = offset
-                    self.available = True
-                    break
-        except (OSError, AttributeError, ImportError, ValueError) as exc:
-            log.debug("ROI side data unavailable: %s", exc)
+            out = self.apply(probe, np.array([[-4.0, 0.0, 0.0], [0.0, 0.0, 2.0]]), _probe=True)
+            if out is probe or not _has_roi(out):
+                raise ValueError("addroi returned a frame without REGIONS_OF_INTEREST side data")
+            self.available = True
+        except (av.error.FFmpegError, ValueError, KeyError, AttributeError, TypeError) as exc:
+            self.reason = f"{type(exc).__name__}: {exc}"
+            log.warning("x264 ROI quantiser offsets unavailable (FFmpeg addroi filter through "
+                        "PyAV: %s); the video coder falls back to prefilter steering",
+                        self.reason)
 
-    @staticmethod
-    def _read_int(address: int) -> int:
-        return ctypes.c_int.from_address(address).value
+    def _build(self, width: int, height: int, regions: list[Region]) -> av.filter.Graph:
+        graph = av.filter.Graph()
+        node = graph.add_buffer(width=width, height=height, format="yuv420p",
+                                time_base=Fraction(1, 1000))
+        for x, y, w, h, q in regions:
+            roi = graph.add("addroi", f"x={x}:y={y}:w={w}:h={h}:qoffset={q}/{QP_STEPS}")
+            node.link_to(roi)
+            node = roi
+        sink = graph.add("buffersink")
+        node.link_to(sink)
+        graph.configure()
+        return graph
 
-    def _frame_pointer(self, frame: av.VideoFrame, offset: int) -> int | None:
-        """The AVFrame* inside a PyAV frame when it reads back the frame's size and format."""
-        pointer = ctypes.c_void_p.from_address(id(frame) + offset).value
-        if not pointer:
-            return None
-        width = self._read_int(pointer + AVFRAME_WIDTH_OFFSET)
-        height = self._read_int(pointer + AVFRAME_WIDTH_OFFSET + 4)
-        fmt = self._read_int(pointer + AVFRAME_WIDTH_OFFSET + 12)
-        if (width, height) != (frame.width, frame.height) or fmt != AV_PIX_FMT_YUV420P:
-            return None
-        return pointer
+    def apply(self, frame: av.VideoFrame, qoffsets: np.ndarray,
+              _probe: bool = False) -> av.VideoFrame:
+        """``frame`` (yuv420p) with ``qoffsets`` (rows x cols macroblocks, QP steps) attached.
 
-    def attach(self, frame: av.VideoFrame, qoffsets: np.ndarray) -> bool:
-        """Attach ``qoffsets`` (rows x cols of macroblocks, in QP steps) to a yuv420p frame."""
-        if not self.available:
-            return False
-        pointer = self._frame_pointer(frame, self._offset)
-        if pointer is None:
-            return False
-        regions = []
-        steps = np.rint(qoffsets).astype(int)
-        for row in range(steps.shape[0]):
-            values = steps[row]
-            start = 0
-            for col in range(1, len(values) + 1):
-                if col == len(values) or values[col] != values[start]:
-                    if values[start]:
-                        regions.append((row * MB, min(frame.height, (row + 1) * MB),
-                                        start * MB, min(frame.width, col * MB), values[start]))
-                    start = col
-        if not regions:
-            return True
-        size = ctypes.sizeof(_Region)
-        side = self._util.av_frame_new_side_data(pointer, self._type, size * len(regions))
-        if not side:
-            return False
-        data = ctypes.c_void_p.from_address(side + 8).value  # AVFrameSideData.data
-        array = (_Region * len(regions)).from_address(data)
-        for i, (top, bottom, left, right, qp) in enumerate(regions):
-            array[i] = _Region(size, top, bottom, left, right, int(qp), QP_STEPS)
-        return True
+        Returns the filtered frame to encode (its pts is the caller's to set), or
+        ``frame`` itself when there is nothing to attach or ROI is unavailable.
+        """
+        if not (self.available or _probe) or frame.format.name != "yuv420p":
+            return frame
+        steps = np.rint(np.asarray(qoffsets, float)).astype(int)
+        if not steps.any():
+            return frame
+        regions = offsets_to_regions(steps, frame.width, frame.height)
+        key = (frame.width, frame.height, tuple(regions))
+        if self._graph is None or self._key != key:
+            self._graph, self._key = None, None
+            graph = self._build(frame.width, frame.height, regions)
+            self._graph, self._key = graph, key
+        pts = frame.pts
+        frame.pts = 0 if pts is None else pts
+        try:
+            self._graph.push(frame)
+            out = self._graph.pull()
+        except (av.error.FFmpegError, ValueError) as exc:
+            self._graph, self._key = None, None
+            if not self._failed:
+                log.warning("addroi filter failed (%s); this frame goes without ROI offsets",
+                            exc)
+                self._failed = True
+            return frame
+        finally:
+            frame.pts = pts
+        return out
 
 
 def macroblock_offsets(weight_map: np.ndarray, floor: float, key: float,
@@ -126,7 +192,7 @@ _WRITER: RoiWriter | None = None
 
 
 def roi_writer() -> RoiWriter:
-    """The process-wide writer (the layout probe runs once)."""
+    """The process-wide writer (the probe runs once)."""
     global _WRITER
     if _WRITER is None:
         _WRITER = RoiWriter()

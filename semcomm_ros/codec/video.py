@@ -23,8 +23,8 @@ layer. Design points:
   Below about 0.012 / 0.004 bits per source pixel the stream is coded at half
   / quarter resolution (:func:`coded_scale`) and upscaled by the decoder.
 * **Weight-map steering**: ``video_steering = "roi"`` gives x264 per-macroblock
-  quantiser offsets from the weight map (FFmpeg ROI side data, attached through
-  ctypes because PyAV 18's side-data container is read-only; see
+  quantiser offsets from the weight map (FFmpeg ROI side data, added by FFmpeg's
+  ``addroi`` filter through PyAV's filter graph; see
   ``semcomm_ros/codec/roi.py``), falling back loudly to ``"prefilter"`` when that
   is unavailable; ``"prefilter"`` blurs low-weight regions, more at lower bit
   rates; ``"none"`` codes the frame as it is. docs/benchmarks/codec.md compares
@@ -169,7 +169,7 @@ class VideoCoder(TextureCoder):
         vframe = av.VideoFrame.from_ndarray(np.ascontiguousarray(source), format="bgr24")
         vframe = vframe.reformat(format="yuv420p")
         if steering == "roi":
-            roi_writer().attach(vframe, macroblock_offsets(
+            vframe = roi_writer().apply(vframe, macroblock_offsets(
                 wmap, wcfg.background, wcfg.key_threshold, self.cfg.texture.video_roi_strength))
         vframe.pts = self._pts
         self._pts += 1

@@ -56,22 +56,6 @@ def test_steering_moves_quality_to_key_objects(scripted, clip, steering):
     assert cv2.PSNR(clip[-1], results[steering]) < cv2.PSNR(clip[-1], results["none"])
 
 
-def test_roi_writer_attaches_side_data():
-    import av
-
-    from semcomm_ros.codec.roi import macroblock_offsets, roi_writer
-
-    writer = roi_writer()
-    assert writer.available  # PyAV 18 layout verified on a probe frame
-    frame = av.VideoFrame(64, 48, "yuv420p")
-    weights = np.full((48, 64), 0.1, np.float32)
-    weights[:16, :16] = 1.0
-    offsets = macroblock_offsets(weights, 0.1, 0.6, 10.0)
-    assert offsets.shape == (3, 4) and offsets[0, 0] == -10.0 and offsets[2, 3] == 5.0
-    assert writer.attach(frame, offsets)
-    assert "REGIONS_OF_INTEREST" in str(list(frame.side_data.keys()))
-
-
 def test_budget_drop_reopens_and_stays_within(scripted, clip):
     enc = SemanticEncoder(_cfg(), detector=scripted)
     dec = CompositionDecoder(_cfg())
