@@ -11,6 +11,7 @@ from semcomm_ros.config import DECODER_NODE
 from semcomm_ros.msg import FrameReport, WeightedSemantics
 from semcomm_ros.node_config import DecoderNodeConfig
 from semcomm_ros.nodes.convert import bgr_to_image_msg, msg_to_frame, received_bytes
+from semcomm_ros.nodes.log_bridge import bridge_library_logs
 from semcomm_ros.nodes.params import declare_config
 from semcomm_ros.nodes.qos import control_qos, image_qos
 from semcomm_ros.nodes.runner import run_node
@@ -23,6 +24,7 @@ class DecoderNode(Node):
 
     def __init__(self, **kwargs) -> None:
         super().__init__(DECODER_NODE, **kwargs)
+        bridge_library_logs(self)  # library warnings (detector fallback, ...) -> /rosout
         self.cfg: DecoderNodeConfig = declare_config(self, DecoderNodeConfig)
         self.decoder = CompositionDecoder(self.cfg.codec)
         self.reconstructor = make_reconstructor(self.cfg.reconstruction)

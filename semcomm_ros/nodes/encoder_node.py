@@ -11,6 +11,7 @@ from semcomm_ros.config import ENCODER_NODE
 from semcomm_ros.msg import LinkState, WeightedSemantics
 from semcomm_ros.node_config import EncoderNodeConfig
 from semcomm_ros.nodes.convert import frame_to_msg, image_msg_to_bgr
+from semcomm_ros.nodes.log_bridge import bridge_library_logs
 from semcomm_ros.nodes.params import declare_config, watch_config
 from semcomm_ros.nodes.qos import camera_qos, control_qos, image_qos
 from semcomm_ros.nodes.runner import run_node
@@ -21,6 +22,7 @@ class EncoderNode(Node):
 
     def __init__(self, **kwargs) -> None:
         super().__init__(ENCODER_NODE, **kwargs)
+        bridge_library_logs(self)  # library warnings (detector fallback, ...) -> /rosout
         self.cfg: EncoderNodeConfig = declare_config(self, EncoderNodeConfig)
         self.encoder = SemanticEncoder(self.cfg.codec)
         self.sequence = 0

@@ -9,6 +9,7 @@ from semcomm_ros.link import FrameReportSample, LinkEstimator
 from semcomm_ros.msg import FrameReport, LinkState
 from semcomm_ros.node_config import LinkMonitorNodeConfig
 from semcomm_ros.nodes.convert import stamp_to_ns
+from semcomm_ros.nodes.log_bridge import bridge_library_logs
 from semcomm_ros.nodes.params import declare_config, watch_config
 from semcomm_ros.nodes.qos import control_qos
 from semcomm_ros.nodes.runner import run_node
@@ -19,6 +20,7 @@ class LinkMonitorNode(Node):
 
     def __init__(self, **kwargs) -> None:
         super().__init__(LINK_MONITOR_NODE, **kwargs)
+        bridge_library_logs(self)  # library warnings (detector fallback, ...) -> /rosout
         self.cfg: LinkMonitorNodeConfig = declare_config(self, LinkMonitorNodeConfig)
         self.estimator = LinkEstimator(self.cfg.link)
         qos = control_qos(self.cfg.qos)

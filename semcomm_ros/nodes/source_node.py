@@ -18,6 +18,7 @@ from semcomm_ros.config import DEFAULT_CONFIG, SOURCE_NODE
 from semcomm_ros.io.frame_sources import SourceError, open_source
 from semcomm_ros.node_config import SourceNodeConfig
 from semcomm_ros.nodes.convert import bgr_to_image_msg
+from semcomm_ros.nodes.log_bridge import bridge_library_logs
 from semcomm_ros.nodes.params import declare_config
 from semcomm_ros.nodes.qos import camera_qos
 from semcomm_ros.nodes.runner import run_node
@@ -28,6 +29,7 @@ class SourceNode(Node):
 
     def __init__(self, **kwargs) -> None:
         super().__init__(SOURCE_NODE, **kwargs)
+        bridge_library_logs(self)  # library warnings (detector fallback, ...) -> /rosout
         self.cfg: SourceNodeConfig = declare_config(self, SourceNodeConfig)
         self.pub = self.create_publisher(Image, self.cfg.topics.camera, camera_qos(self.cfg.qos))
         self.published = 0
