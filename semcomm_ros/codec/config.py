@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 
 from semcomm_ros.config import ConfigError, describe
 
-BACKENDS = ("auto", "yolo", "opencv")
+BACKENDS = ("auto", "yolo", "nanodet", "centernet", "opencv")
+COCO_MODELS = ("nanodet", "centernet")
 CODERS = ("region", "video")
 IMAGE_CODECS = ("webp", "jpeg")
 
@@ -21,7 +22,8 @@ class DetectorConfig:
     """Which detector runs, and how."""
 
     backend: str = field(default="auto", metadata=describe(
-        "auto: YOLO when its weights load, else the OpenCV fallback; yolo; opencv"))
+        "auto: YOLO when its weights load, else the pretrained COCO ONNX detector "
+        "(coco_model), else the OpenCV fallback; or one of yolo, nanodet, centernet, opencv"))
     model: str = field(default="yolov8n-seg.pt", metadata=describe(
         "ultralytics model: a local .pt path, a .yaml (random weights) or a model name"))
     allow_download: bool = field(default=False, metadata=describe(
@@ -31,6 +33,16 @@ class DetectorConfig:
         "minimum detector confidence kept"))
     max_objects: int = field(default=16, metadata=describe("keep at most this many objects"))
     image_size: int = field(default=640, metadata=describe("YOLO inference size (pixels)"))
+    coco_model: str = field(default="nanodet", metadata=describe(
+        "pretrained COCO-80 ONNX detector used by auto when YOLO is unavailable: nanodet "
+        "(416 px input) or centernet (512 px); input size is the model's own"))
+    onnx_dir: str = field(default="", metadata=describe(
+        "folder holding nanodet.onnx / centernet.onnx; empty: $SEMCOMM_DETECTORS, the clone's "
+        "data/detectors, then /var/cache/semcomm/detectors (tools/fetch_detectors.sh)"))
+    nms_iou: float = field(default=0.6, metadata=describe(
+        "ONNX detectors: IoU above which a lower-scored box of the same class is suppressed"))
+    threads: int = field(default=2, metadata=describe(
+        "ONNX detectors: onnxruntime intra-op threads (0: onnxruntime's default)"))
     every_n_frames: int = field(default=1, metadata=describe(
         "run the detector every n frames, reuse its result in between"))
     use_hog: bool = field(default=True, metadata=describe("fallback: HOG people detector"))
@@ -50,6 +62,12 @@ class DetectorConfig:
             raise ConfigError("detector.confidence must be in [0, 1]")
         if self.max_objects < 0 or self.max_objects > 255:
             raise ConfigError("detector.max_objects must be in [0, 255]")
+        if self.coco_model not in COCO_MODELS:
+            raise ConfigError(f"detector.coco_model must be one of {COCO_MODELS}")
+        if not 0.0 < self.nms_iou <= 1.0:
+            raise ConfigError("detector.nms_iou must be in (0, 1]")
+        if not 0 <= self.threads <= 64:
+            raise ConfigError("detector.threads must be in [0, 64]")
         if self.every_n_frames < 1:
             raise ConfigError("detector.every_n_frames must be >= 1")
         if self.hog_width < 64:
@@ -61,8 +79,9 @@ class WeightConfig:
     """How the significance (weight) map is built."""
 
     class_priorities: list[str] = field(
-        default_factory=lambda: ["person=1.0", "face=1.0", "car=0.8", "motion=0.7",
-                                 "salient=0.5", "*=0.4"],
+        default_factory=lambda: ["person=1.0", "bicycle=0.9", "motorcycle=0.9", "car=0.8",
+                                 "truck=0.8", "bus=0.8", "dog=0.8", "cat=0.7", "face=1.0",
+                                 "motion=0.7", "salient=0.5", "*=0.4"],
         metadata=describe('class priorities as "label=value" (value in [0,1]); "*" = others'))
     background: float = field(default=0.1, metadata=describe(
         "background floor of the weight map, [0, 1]"))

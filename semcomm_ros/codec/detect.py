@@ -1,10 +1,11 @@
-"""Object detection behind one interface: ultralytics YOLO-seg or an OpenCV fallback.
+"""Object detection behind one interface: ultralytics YOLO-seg, COCO ONNX models, OpenCV.
 
 A detector maps a BGR image to a list of :class:`Detection` (class id, label,
 confidence, box, full-size boolean mask). :func:`make_detector` picks YOLO when
-its weights load and otherwise the OpenCV fallback (HOG people, optional Haar
-faces, moving regions on a static camera, a spectral-residual salient region),
-logging one loud warning when it falls back.
+its weights load, else a pretrained COCO-80 detector run by onnxruntime
+(NanoDet or CenterNet, ``semcomm_ros/codec/coco_onnx.py``), else the OpenCV
+fallback (HOG people, optional Haar faces, moving regions on a static camera, a
+spectral-residual salient region), logging one loud warning at each step down.
 """
 from __future__ import annotations
 
@@ -294,13 +295,33 @@ class YoloDetector(Detector):
 
 
 def make_detector(cfg: DetectorConfig) -> Detector:
-    """YOLO when configured and its weights load, else the OpenCV fallback (loud warning)."""
-    if cfg.backend in ("auto", "yolo"):
-        try:
-            return YoloDetector(cfg)
-        except DetectorError as exc:
-            if cfg.backend == "yolo":
-                raise
-            log.warning("YOLO detector unavailable (%s); USING THE OPENCV FALLBACK DETECTOR "
-                        "(HOG people, motion, saliency): detection quality is far lower", exc)
-    return OpenCVDetector(cfg)
+    """The configured detector; ``auto`` steps down YOLO -> COCO ONNX -> OpenCV, loudly.
+
+    ``auto`` tries ultralytics YOLO (when its weights load), then the pretrained
+    COCO-80 ONNX detector ``cfg.coco_model`` (NanoDet or CenterNet, converted at
+    setup), then the OpenCV fallback. Each step down is one WARNING on the
+    ``semcomm_ros.codec.detect`` logger (the nodes forward it to /rosout). A
+    backend named explicitly raises DetectorError when it cannot be built.
+    """
+    from semcomm_ros.codec.coco_onnx import make_coco_detector
+
+    if cfg.backend == "yolo":
+        return YoloDetector(cfg)
+    if cfg.backend in ("nanodet", "centernet"):
+        return make_coco_detector(cfg, cfg.backend)
+    if cfg.backend == "opencv":
+        return OpenCVDetector(cfg)
+    try:
+        return YoloDetector(cfg)
+    except DetectorError as exc:
+        yolo_error = exc
+    try:
+        detector = make_coco_detector(cfg)
+    except DetectorError as exc:
+        log.warning("YOLO detector unavailable (%s) and COCO ONNX detector %r unavailable (%s); "
+                    "USING THE OPENCV FALLBACK DETECTOR (HOG people, motion, saliency): "
+                    "detection quality is far lower", yolo_error, cfg.coco_model, exc)
+        return OpenCVDetector(cfg)
+    log.warning("YOLO detector unavailable (%s); using the pretrained COCO ONNX detector %s "
+                "(%s)", yolo_error, detector.name, detector.path)
+    return detector

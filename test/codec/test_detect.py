@@ -56,13 +56,21 @@ def test_saliency_marks_an_odd_blob():
     assert found[0].mask is not None and found[0].mask[60, 150]
 
 
-def test_make_detector_falls_back_loudly(caplog):
+def test_make_detector_steps_down_to_coco_onnx_then_opencv_loudly(caplog, tmp_path):
     with caplog.at_level(logging.WARNING, logger="semcomm_ros.codec"):
         det = make_detector(DetectorConfig(model="/nonexistent/weights.pt"))
+    assert det.name == "nanodet"  # setup converted it (tools/fetch_detectors.sh)
+    assert any("COCO ONNX" in r.message and "YOLO" in r.message for r in caplog.records)
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="semcomm_ros.codec"):
+        det = make_detector(DetectorConfig(model="/nonexistent/weights.pt",
+                                           onnx_dir=str(tmp_path)))  # no ONNX there
     assert det.name == "opencv"
     assert any("FALLBACK" in r.message for r in caplog.records)
     with pytest.raises(DetectorError):
         make_detector(DetectorConfig(backend="yolo", model="/nonexistent/weights.pt"))
+    with pytest.raises(DetectorError):
+        make_detector(DetectorConfig(backend="nanodet", onnx_dir=str(tmp_path)))
 
 
 @pytest.mark.timeout(120)
