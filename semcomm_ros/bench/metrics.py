@@ -2,7 +2,11 @@
 
 PSNR and SSIM come from scikit-image; this module only restricts them to a
 region (the key objects, or the background): PSNR over the region's pixels, and
-the mean of scikit-image's SSIM map over the region.
+the mean of scikit-image's SSIM map over the region. Weighted PSNR weighs each
+pixel's squared error by the encoder's weight map:
+``10 log10(255^2 / WMSE)``, ``WMSE = sum_p w(p) mean_c (x - y)^2 / sum_p w(p)``.
+Phantoms are detections on a decoded picture that match no detection of the
+same label on the original (IoU below a threshold).
 """
 from __future__ import annotations
 
@@ -25,6 +29,7 @@ class Quality:
     ssim: float
     ssim_key: float
     ssim_bg: float
+    wpsnr: float = float("nan")  # weighted by the encoder's weight map (nan: no map given)
 
 
 def psnr(reference: np.ndarray, test: np.ndarray) -> float:
@@ -36,12 +41,50 @@ def psnr(reference: np.ndarray, test: np.ndarray) -> float:
     return float(min(PSNR_CAP, peak_signal_noise_ratio(reference, test, data_range=255)))
 
 
+def weighted_psnr(reference: np.ndarray, test: np.ndarray, weights: np.ndarray) -> float:
+    """PSNR of the weight-map-weighted MSE (capped at PSNR_CAP; NaN when all weights are 0).
+
+    ``WMSE = sum_p w(p) * mean_c (x_pc - y_pc)^2 / sum_p w(p)`` over pixels ``p``
+    and colour channels ``c``; ``weights`` is HxW at the images' resolution.
+    """
+    w = np.asarray(weights, np.float64)
+    total = w.sum()
+    if total <= 0:
+        return float("nan")
+    diff = reference.astype(np.float32) - test.astype(np.float32)
+    per_pixel = (diff * diff).mean(axis=2) if diff.ndim == 3 else diff * diff
+    wmse = float((w * per_pixel).sum() / total)
+    if wmse <= 0:
+        return PSNR_CAP
+    return float(min(PSNR_CAP, 10.0 * np.log10(255.0 ** 2 / wmse)))
+
+
+def box_iou(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
+    """Intersection over union of two (x, y, width, height) boxes."""
+    iw = max(0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
+    ih = max(0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
+    inter = iw * ih
+    union = a[2] * a[3] + b[2] * b[3] - inter
+    return inter / union if union > 0 else 0.0
+
+
+def count_phantoms(original: list, decoded: list, iou: float = 0.3) -> int:
+    """Detections on a decoded picture with IoU < ``iou`` to every same-label original one.
+
+    Both lists hold objects with ``label`` and ``box`` (x, y, width, height).
+    """
+    return sum(1 for det in decoded
+               if not any(ref.label == det.label and box_iou(ref.box, det.box) >= iou
+                          for ref in original))
+
+
 def quality(reference: np.ndarray, test: np.ndarray, key_mask: np.ndarray,
-            with_ssim: bool = True) -> Quality:
+            with_ssim: bool = True, weights: np.ndarray | None = None) -> Quality:
     """Full / key-object / background PSNR (colour) and SSIM (luma) of one frame.
 
     SSIM runs on float32 luma (same result as uint8 to ~1e-8, twice as fast);
-    ``with_ssim=False`` skips it (SSIM fields are NaN).
+    ``with_ssim=False`` skips it (SSIM fields are NaN). With ``weights`` (the
+    encoder's HxW weight map) the weighted PSNR is filled in too.
     """
     key = key_mask.astype(bool)
     if with_ssim:
@@ -56,7 +99,9 @@ def quality(reference: np.ndarray, test: np.ndarray, key_mask: np.ndarray,
 
     return Quality(psnr=psnr(reference, test), psnr_key=psnr(reference[key], test[key]),
                    psnr_bg=psnr(reference[~key], test[~key]), ssim=float(ssim_map.mean()),
-                   ssim_key=region_mean(key), ssim_bg=region_mean(~key))
+                   ssim_key=region_mean(key), ssim_bg=region_mean(~key),
+                   wpsnr=(float("nan") if weights is None
+                          else weighted_psnr(reference, test, weights)))
 
 
 def frames_to_recover(lossy: list[float], clean: list[float], lost: list[bool],
