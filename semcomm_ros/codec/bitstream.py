@@ -19,6 +19,11 @@ from semcomm_ros.codec.config import LimitsConfig
 from semcomm_ros.codec.frame import (
     FORMAT_VERSION,
     LEVEL_FULL,
+    MODE_INDEPENDENT,
+    MODE_SKIP,
+    MODE_STILL,
+    MODE_VIDEO,
+    TEXTURE_MODES,
     BitstreamError,
     CodedFrame,
     CodedObject,
@@ -32,6 +37,10 @@ TEXTURE_CODECS = ("", "jpeg", "webp")
 BACKGROUND_CODECS = ("", "jpeg", "webp", "h264")
 MAX_U32 = 0xFFFFFFFF
 MAX_SHORT_STRING = 32
+MAX_VIDEO_Q = 102  # x264 CRF 0..51 in half steps
+# background codecs each texture mode allows
+MODE_BACKGROUNDS = {MODE_INDEPENDENT: BACKGROUND_CODECS, MODE_SKIP: ("",),
+                    MODE_STILL: ("jpeg", "webp"), MODE_VIDEO: ("h264",)}
 
 
 def q8(value: float) -> float:
@@ -110,11 +119,38 @@ def validate_frame(frame: CodedFrame, limits: LimitsConfig) -> None:
     _check_layer("background", frame.background_codec, BACKGROUND_CODECS,
                  frame.background_width, frame.background_height, frame.background, limits)
     _check(0 <= frame.background_quality <= 100, "background quality outside 0..100")
+    validate_reference(frame, limits)
     _check(isinstance(frame.objects, list) and len(frame.objects) <= limits.max_objects,
            "too many objects")
     for obj in frame.objects:
         _check(isinstance(obj, CodedObject), "objects must be CodedObject")
         validate_object(obj, frame, limits)
+
+
+def ref_distance(frame: CodedFrame) -> int:
+    """How many sequence numbers back the reference is (modulo 2^32)."""
+    return (frame.sequence - frame.ref_sequence) & MAX_U32
+
+
+def validate_reference(frame: CodedFrame, limits: LimitsConfig) -> None:
+    """Check the texture mode and the reference fields (format 2)."""
+    mode = frame.texture_mode
+    _check(isinstance(mode, int) and mode in TEXTURE_MODES, f"unknown texture mode {mode!r}")
+    for name in ("ref_sequence", "video_q", "prime_crc"):
+        value = getattr(frame, name)
+        _check(isinstance(value, int) and 0 <= value <= MAX_U32, f"bad {name}")
+    _check(frame.background_codec in MODE_BACKGROUNDS[mode],
+           f"texture mode {mode} with background codec {frame.background_codec!r}")
+    if mode in (MODE_SKIP, MODE_VIDEO):
+        _check(1 <= ref_distance(frame) <= limits.max_ref_distance,
+               f"reference {frame.ref_sequence} not within 1..{limits.max_ref_distance} "
+               f"frames before {frame.sequence}")
+    else:
+        _check(frame.ref_sequence == 0, "reference given for a mode without one")
+    if mode == MODE_VIDEO:
+        _check(frame.video_q <= MAX_VIDEO_Q, f"video_q {frame.video_q} over {MAX_VIDEO_Q}")
+    else:
+        _check(frame.video_q == 0 and frame.prime_crc == 0, "video fields outside video mode")
 
 
 # --------------------------------------------------------------------------- packing
@@ -152,6 +188,12 @@ def pack(frame: CodedFrame, limits: LimitsConfig | None = None) -> bytes:
     _layer(out, frame.gist_codec, frame.gist_width, frame.gist_height, frame.gist)
     _layer(out, frame.background_codec, frame.background_width, frame.background_height,
            frame.background, frame.background_quality)
+    out.append(frame.texture_mode)
+    if frame.texture_mode in (MODE_SKIP, MODE_VIDEO):
+        write_varint(ref_distance(frame), out)
+    if frame.texture_mode == MODE_VIDEO:
+        out.append(frame.video_q)
+        out += struct.pack("<I", frame.prime_crc)
     write_varint(len(frame.objects), out)
     for obj in frame.objects:
         write_varint(obj.class_id, out)
@@ -265,6 +307,16 @@ def unpack(data: bytes, limits: LimitsConfig | None = None) -> CodedFrame:
     frame.background_quality = r.u8()
     frame.background_width, frame.background_height = r.varint(dim), r.varint(dim)
     frame.background = r.blob(blob_max)
+    frame.texture_mode = r.u8()
+    _check(frame.texture_mode in TEXTURE_MODES, f"unknown texture mode {frame.texture_mode}")
+    if frame.texture_mode in (MODE_SKIP, MODE_VIDEO):
+        distance = r.varint(limits.max_ref_distance)
+        _check(distance >= 1, "reference distance 0")
+        frame.ref_sequence = (frame.sequence - distance) & MAX_U32
+    if frame.texture_mode == MODE_VIDEO:
+        frame.video_q = r.u8()
+        _check(frame.video_q <= MAX_VIDEO_Q, f"video_q {frame.video_q} over {MAX_VIDEO_Q}")
+        (frame.prime_crc,) = struct.unpack("<I", r.take(4))
     count = r.varint(limits.max_objects)
     for _ in range(count):
         obj = CodedObject(class_id=r.varint(0xFFFF), label=r.text(limits.max_label_chars),

@@ -13,7 +13,7 @@ from semcomm_ros.config import ConfigError, describe
 
 BACKENDS = ("auto", "yolo", "nanodet", "centernet", "opencv")
 COCO_MODELS = ("nanodet", "centernet")
-CODERS = ("region", "video")
+CODERS = ("auto", "region", "video")
 IMAGE_CODECS = ("webp", "jpeg")
 
 
@@ -119,9 +119,12 @@ class WeightConfig:
 class TextureConfig:
     """The texture layer: which coder, and its image-codec knobs."""
 
-    coder: str = field(default="region", metadata=describe(
-        "region: objects and background coded apart (image codecs); video: libx264"))
-    image_codec: str = field(default="webp", metadata=describe("region coder codec: webp, jpeg"))
+    coder: str = field(default="auto", metadata=describe(
+        "auto: every frame the best of skip / whole-frame still / H.264 P-frame against what "
+        "the decoder holds (rate-distortion on the weight map); region: objects and "
+        "background coded apart (image codecs); video: libx264 stream"))
+    image_codec: str = field(default="webp", metadata=describe(
+        "still-image codec of the region coder and of the auto coder's still: webp, jpeg"))
     background_scale: float = field(default=1.0, metadata=describe(
         "largest background resolution, as a fraction of the source size"))
     min_background_scale: float = field(default=0.0625, metadata=describe(
@@ -149,9 +152,20 @@ class TextureConfig:
         "video coder: weight-map steering: roi (x264 quantiser offsets), prefilter or none"))
     video_roi_strength: float = field(default=10.0, metadata=describe(
         "video coder, roi steering: QP steps taken from key objects (half given to background)"))
+    reference_frames: int = field(default=8, metadata=describe(
+        "auto coder: decoded pictures (canvases) both ends keep as references"))
+    refresh_period: int = field(default=10, metadata=describe(
+        "auto coder without receiver feedback: an intra (still) frame every n frames"))
+    feedback_timeout: int = field(default=20, metadata=describe(
+        "auto coder: frames without any FrameReport after which the link counts as one-way "
+        "(periodic refresh)"))
 
     def validate(self) -> None:
         """Raise ConfigError on impossible values."""
+        if not 1 <= self.reference_frames <= 64:
+            raise ConfigError("texture.reference_frames must be in [1, 64]")
+        if self.refresh_period < 1 or self.feedback_timeout < 1:
+            raise ConfigError("texture: refresh_period and feedback_timeout must be >= 1")
         if self.coder not in CODERS:
             raise ConfigError(f"texture.coder must be one of {CODERS}, not {self.coder!r}")
         if self.image_codec not in IMAGE_CODECS:
@@ -205,11 +219,14 @@ class LimitsConfig:
     max_mask_cells: int = field(default=256, metadata=describe("largest mask side, cells"))
     max_weight_map_side: int = field(default=1024, metadata=describe(
         "largest weight-map side, cells"))
+    max_ref_distance: int = field(default=255, metadata=describe(
+        "farthest reference a frame may name, in frames back"))
 
     def validate(self) -> None:
         """Raise ConfigError on impossible values."""
         for name in ("max_dimension", "max_objects", "max_frame_bytes", "max_blob_bytes",
-                     "max_label_chars", "max_mask_cells", "max_weight_map_side"):
+                     "max_label_chars", "max_mask_cells", "max_weight_map_side",
+                     "max_ref_distance"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"limits.{name} must be >= 1")
         if self.max_dimension > 65535 or self.max_objects > 65535:

@@ -7,7 +7,11 @@ mask. An object whose texture is missing is concealed with the last texture
 seen for the same class nearby, moved to its new box. A frame that fails
 validation or whose layers do not decode raises :class:`BitstreamError` and
 leaves the decoder unchanged; :meth:`CompositionDecoder.conceal` then gives the
-last good picture. The output is the diffusion decoder's input and the
+last good picture. Frames of the auto coder (format 2 texture modes skip /
+still / video) build on a canvas the decoder holds (semcomm_ros/codec/canvas.py);
+one whose reference is not held raises
+:class:`~semcomm_ros.codec.frame.MissingReference` (a BitstreamError), state
+unchanged. The output is the diffusion decoder's input and the
 fallback picture when no model is loaded.
 """
 from __future__ import annotations
@@ -18,6 +22,7 @@ import numpy as np
 
 from semcomm_ros.codec import imagecodec
 from semcomm_ros.codec.bitstream import validate_frame
+from semcomm_ros.codec.canvas import CanvasRing, apply_texture, uses_canvas
 from semcomm_ros.codec.config import CodecConfig
 from semcomm_ros.codec.frame import BitstreamError, CodedFrame, CodedObject
 from semcomm_ros.codec.masks import cells_to_alpha, rle_decode
@@ -90,6 +95,7 @@ class CompositionDecoder:
         self.cfg = cfg or CodecConfig()
         self.cfg.validate()
         self._video = None
+        self._ring = CanvasRing(self.cfg.texture.reference_frames)
         self.reset()
 
     def reset(self) -> None:
@@ -97,6 +103,7 @@ class CompositionDecoder:
         self._background: np.ndarray | None = None
         self._last: DecodedFrame | None = None
         self._cache: list[_CachedObject] = []
+        self._ring.clear()
         if self._video is not None:
             self._video.reset()
 
@@ -104,6 +111,12 @@ class CompositionDecoder:
         """Apply a new configuration (held pictures are kept)."""
         cfg.validate()
         self.cfg = cfg
+        self._ring.size = cfg.texture.reference_frames
+
+    @property
+    def canvases(self) -> CanvasRing:
+        """The canvases held for frames that name a reference (auto coder)."""
+        return self._ring
 
     @property
     def last(self) -> DecodedFrame | None:
@@ -158,8 +171,13 @@ class CompositionDecoder:
         if frame.weight_map.size and (frame.weight_map.shape[0] > height
                                       or frame.weight_map.shape[1] > width):
             raise BitstreamError("weight map larger than the source image")
+        held = None  # the canvas this frame leaves for later frames to reference
         try:
-            canvas, new_background, concealed = self._base_picture(frame, height, width)
+            if uses_canvas(frame):
+                held = apply_texture(frame, self._ring)
+                canvas, new_background, concealed = held.copy(), None, False
+            else:
+                canvas, new_background, concealed = self._base_picture(frame, height, width)
         except BitstreamError:
             raise
         except Exception as exc:  # noqa: BLE001 - codec libraries raise their own types
@@ -175,7 +193,7 @@ class CompositionDecoder:
                                             obj.texture_height)
                 texture = resize_to(texture, w, h)
                 new_cache.append(_CachedObject(obj.class_id, obj.box, texture))
-            elif frame.background_codec != "h264":
+            elif frame.background_codec != "h264" and held is None:
                 texture = self._from_cache(obj)
                 concealed = concealed or texture is not None
             if texture is not None:
@@ -185,6 +203,8 @@ class CompositionDecoder:
         # Commit: nothing above raised, so the held state may change now.
         if new_background is not None:
             self._background = new_background
+        if held is not None:
+            self._ring.put(frame.sequence, held)
         if self._video is not None and frame.background_codec == "h264":
             self._video.commit()
         self._cache = (new_cache + [c for c in self._cache

@@ -38,6 +38,10 @@ def make_texture_coder(cfg: CodecConfig) -> TextureCoder:
         from semcomm_ros.codec.video import VideoCoder
 
         return VideoCoder(cfg)
+    if cfg.texture.coder == "auto":
+        from semcomm_ros.codec.auto import AutoCoder
+
+        return AutoCoder(cfg)
     return RegionCoder(cfg)
 
 
@@ -71,6 +75,17 @@ class SemanticEncoder:
     def reset(self) -> None:
         """Make the next frame self-contained (e.g. a decoder restarted)."""
         self.coder.reset()
+
+    def feedback(self, sequence: int, ok: bool) -> None:
+        """A receiver report for ``sequence``: decoded (``ok``) or dropped.
+
+        The auto coder keeps its model of the decoder in step with these (a
+        sequence never reported while a later one is counts as lost); the other
+        coders ignore them.
+        """
+        handler = getattr(self.coder, "feedback", None)
+        if handler is not None:
+            handler(int(sequence) & 0xFFFFFFFF, bool(ok))
 
     def _check_image(self, image: np.ndarray) -> None:
         if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 3 \
@@ -106,8 +121,10 @@ class SemanticEncoder:
                                       self.cfg.texture.object_padding, self.cfg.texture.mask_cells)
         frame.weight_map = self._weight_map_for(weight_map, budget)
         video = self.cfg.texture.coder == "video"
-        gist = make_gist(image, self.cfg.texture.gist_width, self.cfg.texture.gist_quality)
-        if not video:  # the video picture makes the gist redundant
+        region = self.cfg.texture.coder == "region"
+        gist = make_gist(image, self.cfg.texture.gist_width, self.cfg.texture.gist_quality) \
+            if region or video else ("", 0, 0, b"")
+        if region:  # the video picture (auto: the canvas) makes the gist redundant
             set_gist(frame, gist)
         semantic_bytes = self._fit_semantics(frame, image, weight_map, budget)
         frame.level = self.coder.code(image, frame, weight_map, budget - semantic_bytes)
@@ -150,7 +167,7 @@ class SemanticEncoder:
         size = len(pack(frame, limits))
         if size <= budget:
             return size
-        steps = [lambda: set_gist(frame, make_gist(image, 16, 20)),
+        steps = [lambda: frame.gist and set_gist(frame, make_gist(image, 16, 20)),
                  lambda: strip_masks(frame),
                  lambda: set_gist(frame, ("", 0, 0, b""))]
         for step in steps:

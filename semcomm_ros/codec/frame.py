@@ -11,7 +11,16 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+
+# Texture modes (docs/bitstream.md, "Reference model"): how the texture layer builds the picture
+MODE_INDEPENDENT = 0  # region / video coders: the layers as in format 1, no named reference
+MODE_SKIP = 1         # the picture is the decoder's canvas of ref_sequence, unchanged
+MODE_STILL = 2        # the background layer (WebP/JPEG) is the whole picture (intra)
+MODE_VIDEO = 3        # an H.264 P-frame against a synthetic IDR of canvas[ref_sequence]
+TEXTURE_MODES = (MODE_INDEPENDENT, MODE_SKIP, MODE_STILL, MODE_VIDEO)
+MODE_NAMES = {MODE_INDEPENDENT: "independent", MODE_SKIP: "skip", MODE_STILL: "still",
+              MODE_VIDEO: "video"}
 
 # Scalability levels, as in WeightedSemantics.msg
 LEVEL_SEMANTIC = 0    # objects, masks, weight map, gist only
@@ -22,6 +31,14 @@ LEVEL_FULL = 3        # + every object's texture at full quality
 
 class BitstreamError(ValueError):
     """A coded frame is malformed: wrong version, bad length, undecodable layer."""
+
+
+class MissingReference(BitstreamError):
+    """The frame builds on a canvas (``ref_sequence``) the decoder does not hold."""
+
+
+class ReferenceMismatch(BitstreamError):
+    """The decoder's synthetic key frame differs from the encoder's (``prime_crc``)."""
 
 
 @dataclass
@@ -67,6 +84,10 @@ class CodedFrame:
     background_height: int = 0
     background: bytes = b""
     encode_time_ms: float = 0.0
+    texture_mode: int = MODE_INDEPENDENT     # MODE_* above
+    ref_sequence: int = 0                    # canvas this frame builds on (skip, video)
+    video_q: int = 0                         # video: x264 CRF x 2 (0..102)
+    prime_crc: int = 0                       # video: CRC-32 of the synthetic IDR packet
 
     def payload_bytes(self) -> int:
         """Bytes this frame costs on the wire: its packed size (docs/bitstream.md)."""

@@ -5,7 +5,14 @@ import pytest
 from semcomm_ros.codec import CodecConfig, SemanticEncoder
 from semcomm_ros.codec.bitstream import pack, unpack, validate_frame
 from semcomm_ros.codec.config import LimitsConfig
-from semcomm_ros.codec.frame import BitstreamError, CodedFrame, CodedObject
+from semcomm_ros.codec.frame import (
+    MODE_SKIP,
+    MODE_STILL,
+    MODE_VIDEO,
+    BitstreamError,
+    CodedFrame,
+    CodedObject,
+)
 
 
 @pytest.fixture
@@ -17,7 +24,8 @@ def coded(scripted, vtest_frames):
 def _same(a: CodedFrame, b: CodedFrame) -> None:
     for name in ("sequence", "source_width", "source_height", "source_encoding", "level",
                  "byte_budget", "gist_codec", "gist", "background_codec", "background",
-                 "background_width", "background_quality", "bytes_used"):
+                 "background_width", "background_quality", "bytes_used", "texture_mode",
+                 "ref_sequence", "video_q", "prime_crc"):
         assert getattr(a, name) == getattr(b, name), name
     assert np.array_equal(a.weight_map, b.weight_map)
     assert a.objects == b.objects
@@ -44,7 +52,7 @@ def test_wrong_version_magic_crc_and_truncation(coded):
                    data + b"\0"):
         with pytest.raises(BitstreamError):
             unpack(bytes(broken))
-    coded.format_version = 2
+    coded.format_version = 1
     with pytest.raises(BitstreamError, match="version"):
         pack(coded)
 
@@ -80,3 +88,49 @@ def test_object_fields_survive_exactly():
     frame = CodedFrame(sequence=3, source_width=100, source_height=80)
     frame.objects.append(CodedObject(5, "dog", 200 / 255, 51 / 255, (1, 2, 30, 40)))
     assert unpack(pack(frame)).objects == frame.objects
+
+
+def test_reference_fields_round_trip():
+    frame = CodedFrame(sequence=3, source_width=64, source_height=48, texture_mode=MODE_SKIP,
+                       ref_sequence=1)
+    frame.bytes_used = len(pack(frame))
+    _same(frame, unpack(pack(frame)))
+    frame = CodedFrame(sequence=2, source_width=64, source_height=48, texture_mode=MODE_VIDEO,
+                       ref_sequence=0xFFFFFFFF, video_q=61, prime_crc=0xDEADBEEF,
+                       background_codec="h264", background_width=64, background_height=48,
+                       background=b"\0\0\1\x41\x9a")
+    frame.bytes_used = len(pack(frame))
+    back = unpack(pack(frame))
+    _same(frame, back)
+    assert back.ref_sequence == 0xFFFFFFFF  # three frames back across the wrap
+
+
+@pytest.mark.parametrize("fields", [
+    {"texture_mode": 9},
+    {"texture_mode": MODE_SKIP, "ref_sequence": 10},            # reference after the frame
+    {"texture_mode": MODE_SKIP, "ref_sequence": 5},             # distance 0
+    {"texture_mode": MODE_SKIP, "ref_sequence": 4, "background_codec": "webp",
+     "background_width": 8, "background_height": 8, "background": b"x"},
+    {"texture_mode": MODE_STILL},                               # still without a picture
+    {"texture_mode": MODE_STILL, "ref_sequence": 4, "background_codec": "webp",
+     "background_width": 8, "background_height": 8, "background": b"x"},
+    {"texture_mode": MODE_VIDEO, "ref_sequence": 4, "video_q": 103,
+     "background_codec": "h264", "background_width": 16, "background_height": 16,
+     "background": b"x"},
+    {"video_q": 3},                                             # video field, no video
+])
+def test_reference_fields_are_checked(fields):
+    frame = CodedFrame(sequence=5, source_width=64, source_height=48, **fields)
+    with pytest.raises(BitstreamError):
+        validate_frame(frame, LimitsConfig())
+
+
+def test_reference_distance_is_bounded_by_limits():
+    frame = CodedFrame(sequence=400, source_width=64, source_height=48,
+                       texture_mode=MODE_SKIP, ref_sequence=100)
+    with pytest.raises(BitstreamError):
+        pack(frame)
+    data = pack(frame, LimitsConfig(max_ref_distance=300))
+    with pytest.raises(BitstreamError):
+        unpack(data)
+    assert unpack(data, LimitsConfig(max_ref_distance=300)).ref_sequence == 100

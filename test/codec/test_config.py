@@ -10,7 +10,7 @@ def test_defaults_validate_and_round_trip_through_flat_params():
     cfg.validate()
     flat = to_flat_params(cfg)
     assert flat["weights.class_priorities"][0] == "person=1.0"
-    assert flat["texture.coder"] == "region"
+    assert flat["texture.coder"] == "auto"
     back = from_flat_params(CodecConfig, flat)
     assert back == cfg
 

@@ -14,6 +14,13 @@ from semcomm_ros.codec import (
 from semcomm_ros.codec.bitstream import pack, unpack
 
 
+def _region() -> CodecConfig:
+    """These tests describe the region coder (the auto coder has test_auto.py)."""
+    cfg = CodecConfig()
+    cfg.texture.coder = "region"
+    return cfg
+
+
 def _psnr(a, b, region=None):
     if region is not None:
         x, y, w, h = region
@@ -22,7 +29,7 @@ def _psnr(a, b, region=None):
 
 
 def test_decoded_frame_fields(scripted, vtest_frames):
-    enc, dec = SemanticEncoder(CodecConfig(), detector=scripted), CompositionDecoder()
+    enc, dec = SemanticEncoder(_region(), detector=scripted), CompositionDecoder()
     frame = enc.encode(vtest_frames[0], byte_budget=8000, sequence=4)
     out = dec.decode(unpack(pack(frame)))
     assert out.image.shape == (576, 768, 3) and out.image.dtype == np.uint8
@@ -39,7 +46,7 @@ def test_more_bytes_more_quality_and_objects_beat_background(scripted, vtest_fra
     image = vtest_frames[0]
     results = {}
     for budget in (2500, 20000):
-        enc, dec = SemanticEncoder(CodecConfig(), detector=scripted), CompositionDecoder()
+        enc, dec = SemanticEncoder(_region(), detector=scripted), CompositionDecoder()
         frame = enc.encode(image, byte_budget=budget)
         results[budget] = (frame, dec.decode(frame).image)
     low_frame, low = results[2500]
@@ -48,7 +55,7 @@ def test_more_bytes_more_quality_and_objects_beat_background(scripted, vtest_fra
 
 
 def test_semantic_only_frame_decodes_from_the_gist(scripted, vtest_frames):
-    enc, dec = SemanticEncoder(CodecConfig(), detector=scripted), CompositionDecoder()
+    enc, dec = SemanticEncoder(_region(), detector=scripted), CompositionDecoder()
     frame = enc.encode(vtest_frames[0], byte_budget=400)
     assert not frame.background and frame.gist
     out = dec.decode(frame)
@@ -57,7 +64,7 @@ def test_semantic_only_frame_decodes_from_the_gist(scripted, vtest_frames):
 
 
 def test_missing_object_texture_is_concealed_from_cache(scripted, vtest_frames):
-    enc, dec = SemanticEncoder(CodecConfig(), detector=scripted), CompositionDecoder()
+    enc, dec = SemanticEncoder(_region(), detector=scripted), CompositionDecoder()
     first = enc.encode(vtest_frames[0], byte_budget=10000)
     dec.decode(first)
     second = enc.encode(vtest_frames[1], byte_budget=10000)
@@ -72,7 +79,7 @@ def test_missing_object_texture_is_concealed_from_cache(scripted, vtest_frames):
 
 
 def test_malformed_frame_raises_and_leaves_state_unchanged(scripted, vtest_frames):
-    enc, dec = SemanticEncoder(CodecConfig(), detector=scripted), CompositionDecoder()
+    enc, dec = SemanticEncoder(_region(), detector=scripted), CompositionDecoder()
     good = dec.decode(enc.encode(vtest_frames[0], byte_budget=8000, sequence=1))
     bad = enc.encode(vtest_frames[1], byte_budget=8000, sequence=2)
     broken = copy.deepcopy(bad)
@@ -91,7 +98,7 @@ def test_malformed_frame_raises_and_leaves_state_unchanged(scripted, vtest_frame
 
 
 def test_late_joining_decoder_recovers(scripted, vtest_frames):
-    enc = SemanticEncoder(CodecConfig(), detector=scripted)
+    enc = SemanticEncoder(_region(), detector=scripted)
     frames = [enc.encode(vtest_frames[0], byte_budget=5000, sequence=i) for i in range(12)]
     late = CompositionDecoder()
     outs = [late.decode(f) for f in frames[3:]]

@@ -16,7 +16,7 @@ from semcomm_ros.codec.bitstream import pack
 
 @pytest.mark.parametrize("budget", [60, 300, 1000, 3000, 12000, 60000])
 def test_bytes_used_is_exact_and_within_budget(scripted, vtest_frames, budget):
-    enc = SemanticEncoder(CodecConfig(), detector=scripted)
+    enc = SemanticEncoder(_region(), detector=scripted)
     for i, image in enumerate(vtest_frames[:4]):
         frame = enc.encode(image, byte_budget=budget, sequence=i)
         assert frame.bytes_used == len(pack(frame))
@@ -24,9 +24,16 @@ def test_bytes_used_is_exact_and_within_budget(scripted, vtest_frames, budget):
         assert frame.byte_budget == budget and frame.sequence == i
 
 
+def _region() -> CodecConfig:
+    """These tests describe the region coder (the auto coder has test_auto.py)."""
+    cfg = CodecConfig()
+    cfg.texture.coder = "region"
+    return cfg
+
+
 def test_tiny_budget_sends_semantics_only_and_large_budget_reaches_objects(scripted,
                                                                            vtest_frames):
-    enc = SemanticEncoder(CodecConfig(), detector=scripted)
+    enc = SemanticEncoder(_region(), detector=scripted)
     tiny = enc.encode(vtest_frames[0], byte_budget=250)
     assert tiny.level == LEVEL_SEMANTIC and not tiny.background
     assert all(not o.texture for o in tiny.objects) and tiny.objects
@@ -38,7 +45,7 @@ def test_tiny_budget_sends_semantics_only_and_large_budget_reaches_objects(scrip
 
 
 def test_objects_are_sorted_and_weighted_by_priority(scripted, vtest_frames):
-    enc = SemanticEncoder(CodecConfig(), detector=scripted)
+    enc = SemanticEncoder(_region(), detector=scripted)
     frame = enc.encode(vtest_frames[0], byte_budget=8000)
     weights = [o.weight for o in frame.objects]
     assert weights == sorted(weights, reverse=True)
@@ -50,7 +57,7 @@ def test_objects_are_sorted_and_weighted_by_priority(scripted, vtest_frames):
 
 
 def test_key_objects_get_more_bytes_per_pixel_than_background(scripted, vtest_frames):
-    enc = SemanticEncoder(CodecConfig(), detector=scripted)
+    enc = SemanticEncoder(_region(), detector=scripted)
     frame = enc.encode(vtest_frames[0], byte_budget=6000)
     person = frame.objects[0]
     obj_bpp = len(person.texture) * 8 / (person.box[2] * person.box[3])
@@ -60,7 +67,7 @@ def test_key_objects_get_more_bytes_per_pixel_than_background(scripted, vtest_fr
 
 def test_update_config_changes_priorities_without_reloading_the_detector(scripted,
                                                                           vtest_frames):
-    enc = SemanticEncoder(CodecConfig(), detector=scripted)
+    enc = SemanticEncoder(_region(), detector=scripted)
     before = enc.encode(vtest_frames[0], byte_budget=8000)
     cfg = copy.deepcopy(enc.cfg)
     cfg.weights.class_priorities = ["bench=1.0", "person=0.1", "*=0.2"]
@@ -71,14 +78,14 @@ def test_update_config_changes_priorities_without_reloading_the_detector(scripte
 
 
 def test_static_background_is_reused(scripted, vtest_frames):
-    enc = SemanticEncoder(CodecConfig(), detector=scripted)
+    enc = SemanticEncoder(_region(), detector=scripted)
     still = vtest_frames[0]
     sent = [bool(enc.encode(still, byte_budget=4000, sequence=i).background) for i in range(8)]
     assert sent[0] and sent.count(True) <= 4  # first frame, then only upgrades
 
 
 def test_bad_input_raises_the_codecs_error(scripted):
-    enc = SemanticEncoder(CodecConfig(), detector=scripted)
+    enc = SemanticEncoder(_region(), detector=scripted)
     for bad in (np.zeros((100, 100), np.uint8), np.zeros((100, 100, 3), np.float32),
                 np.zeros((8, 100, 3), np.uint8), "image"):
         with pytest.raises(EncoderInputError):

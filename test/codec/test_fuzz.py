@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 from semcomm_ros.codec import BitstreamError, CodecConfig, CompositionDecoder, SemanticEncoder
 from semcomm_ros.codec.bitstream import pack, unpack
 from semcomm_ros.codec.config import LimitsConfig
+from semcomm_ros.codec.frame import FORMAT_VERSION, MODE_SKIP, MODE_STILL, MODE_VIDEO
 from semcomm_ros.codec.masks import rle_decode
 
 LIMITS = LimitsConfig(max_dimension=2048, max_frame_bytes=1_000_000, max_blob_bytes=500_000)
@@ -40,7 +41,9 @@ def frames(vtest_frames):
     sys.path.insert(0, str(Path(__file__).parent))
     from conftest import PEOPLE, ScriptedDetector
 
-    enc = SemanticEncoder(CodecConfig(), detector=ScriptedDetector(PEOPLE))
+    cfg = CodecConfig()
+    cfg.texture.coder = "region"
+    enc = SemanticEncoder(cfg, detector=ScriptedDetector(PEOPLE))
     out = [enc.encode(vtest_frames[0], byte_budget=6000, sequence=1),
            enc.encode(vtest_frames[1], byte_budget=400, sequence=2)]
     cfg = CodecConfig()
@@ -48,7 +51,38 @@ def frames(vtest_frames):
     video = SemanticEncoder(cfg, detector=ScriptedDetector(PEOPLE))
     out += [video.encode(image, byte_budget=3000, sequence=i)
             for i, image in enumerate(vtest_frames[:3])]
-    return out
+    return out + auto_frames(vtest_frames)
+
+
+def auto_frames(vtest_frames):
+    """Auto-coder frames 10..13 (still, then video against it) and a skip frame 14."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from conftest import PEOPLE, ScriptedDetector
+
+    enc = SemanticEncoder(CodecConfig(), detector=ScriptedDetector(PEOPLE))
+    out = [enc.encode(image, byte_budget=budget, sequence=10 + i)
+           for i, (image, budget) in enumerate(zip(vtest_frames[:4], (5000, 2500, 1500, 900)))]
+    assert {f.texture_mode for f in out} >= {MODE_STILL, MODE_VIDEO}
+    skip = copy.deepcopy(out[-1])
+    skip.sequence, skip.texture_mode, skip.ref_sequence = 14, MODE_SKIP, 12
+    skip.background, skip.background_codec = b"", ""
+    skip.background_width = skip.background_height = skip.video_q = skip.prime_crc = 0
+    return out + [skip]
+
+
+AUTO = slice(5, 10)  # where the auto frames are in ``frames``
+
+
+@pytest.fixture(scope="module")
+def holding(frames):
+    """A decoder that decoded the auto frames (so mutated ones reach the deep decoding)."""
+    dec = CompositionDecoder(CodecConfig(limits=LIMITS))
+    for frame in frames[AUTO]:
+        dec.decode(frame)
+    return dec
 
 
 def _with_crc(body: bytes) -> bytes:
@@ -85,7 +119,7 @@ def test_unpack_mutations(frames, data):
         pos = data.draw(st.integers(4, len(body) - 1))
         body[pos:pos + 1] = b"\xff\xff\xff\xff\x0f"
     else:
-        body[3] = data.draw(st.integers(0, 255).filter(lambda v: v != 1))
+        body[3] = data.draw(st.integers(0, 255).filter(lambda v: v != FORMAT_VERSION))
     _try_unpack(bytes(body) + packed[-4:])  # CRC as it was
     _try_unpack(_with_crc(bytes(body)))      # CRC recomputed: the parsers must hold
 
@@ -94,7 +128,7 @@ def test_unpack_mutations(frames, data):
 @given(st.binary(max_size=300))
 def test_unpack_random_bytes(blob):
     _try_unpack(blob)
-    _try_unpack(_with_crc(b"SCF\x01" + blob))
+    _try_unpack(_with_crc(b"SCF" + bytes([FORMAT_VERSION]) + blob))
 
 
 @FUZZ
@@ -123,6 +157,8 @@ FRAME_FIELDS = {
                                    np.zeros((4, 4), np.float32), np.zeros((3000, 2), np.uint8),
                                    np.full((600, 800), 255, np.uint8)]),
     "objects": st.sampled_from([[], None, ["x"]]),
+    "texture_mode": ODD_INTS, "ref_sequence": ODD_INTS, "video_q": ODD_INTS,
+    "prime_crc": ODD_INTS,
 }
 OBJECT_FIELDS = {
     "class_id": ODD_INTS, "label": st.text(max_size=80), "box": st.tuples(
@@ -137,9 +173,10 @@ OBJECT_FIELDS = {
 
 @FUZZ
 @given(data=st.data())
-def test_decode_mutated_frames(frames, data):
-    dec = CompositionDecoder(CodecConfig(limits=LIMITS))
+def test_decode_mutated_frames(frames, holding, data):
+    dec = copy.deepcopy(holding)  # holds the auto frames' references
     good = dec.decode(frames[data.draw(st.sampled_from([0, 2]))])
+    held = dec.canvases.sequences()
     frame = copy.deepcopy(frames[data.draw(st.integers(0, len(frames) - 1))])
     for _ in range(data.draw(st.integers(1, 3))):
         if frame.objects and data.draw(st.booleans()):
@@ -154,6 +191,7 @@ def test_decode_mutated_frames(frames, data):
         out = dec.decode(frame)
     except BitstreamError:
         assert dec.last is good  # rejected: state unchanged
+        assert dec.canvases.sequences() == held
     else:
         assert out.image.shape == (frame.source_height, frame.source_width, 3)
     assert time.perf_counter() - start < SLOW_SECONDS

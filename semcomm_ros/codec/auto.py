@@ -1,0 +1,424 @@
+"""The auto texture coder: rate-distortion decisions against an exact model of the decoder.
+
+For every frame the coder builds candidate texture layers, decodes each with
+the base station's own code (:func:`semcomm_ros.codec.canvas.apply_texture`
+semantics), scores it by weight-map-weighted MSE against the camera image, and
+sends the best one that fits the byte budget:
+
+* ``still``: the whole frame as one WebP/JPEG at the best scale and quality
+  that fit (always evaluated: the chosen layer is never worse, by this measure,
+  than a per-frame still of the bytes available);
+* ``video``: an H.264 P-frame against a synthetic key frame of the canvas the
+  decoder holds for the reference (canvas.py), steered by x264 ROI quantiser
+  offsets from the weight map;
+* ``skip``: the reference canvas unchanged (semantic layer only).
+
+The reference is the newest frame the decoder may hold: the coder keeps the
+canvas of every frame it sent (a small ring, ``texture.reference_frames``) and
+follows receiver feedback (:meth:`AutoCoder.feedback`): a frame reported lost
+or undecodable, or never reported while a later one was, is not used again, nor
+is anything built on it, so a loss heals one round trip + one frame after it is
+reported. Without feedback for ``texture.feedback_timeout`` frames the link
+counts as one-way and an intra (still) frame goes every
+``texture.refresh_period`` frames.
+
+The weight of each pixel is the larger of the current weight map and the one of
+the reference frame, so an area an object has left (its ghost on the canvas)
+weighs as much as the object did.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import zlib
+from collections import Counter, OrderedDict
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from semcomm_ros.codec import imagecodec
+from semcomm_ros.codec.bitstream import pack
+from semcomm_ros.codec.canvas import (
+    coded_size,
+    decode_pair,
+    encode_prime,
+    open_x264,
+    to_yuv,
+)
+from semcomm_ros.codec.config import CodecConfig
+from semcomm_ros.codec.frame import (
+    LEVEL_BACKGROUND,
+    LEVEL_FULL,
+    LEVEL_SEMANTIC,
+    MODE_INDEPENDENT,
+    MODE_NAMES,
+    MODE_SKIP,
+    MODE_STILL,
+    MODE_VIDEO,
+    BitstreamError,
+    CodedFrame,
+)
+from semcomm_ros.codec.region import resize_to, scale_ladder
+from semcomm_ros.codec.texture import TextureCoder
+
+log = logging.getLogger("semcomm_ros.codec.auto")
+
+PENDING, ACKED, LOST = 0, 1, 2
+VIDEO_SCALES = (1.0, 0.5, 0.25)
+Q_MIN, Q_MAX = 2 * 10, 2 * 51       # video_q range searched (CRF 10 .. 51)
+MAX_TRIES = 3                        # encodes per candidate search
+MIN_LAYER_BYTES = 40                 # below this a still or video layer is not attempted
+FILL = 0.97                          # a search stops once a fit uses this share of its room
+
+
+@dataclass
+class _Sent:
+    """What the encoder sent for one sequence: the canvas it leaves, and what it built on."""
+
+    canvas: np.ndarray
+    ref: int | None
+    weight: np.ndarray
+    state: int = PENDING
+
+
+@dataclass
+class _Candidate:
+    mode: int
+    canvas: np.ndarray
+    distortion: float
+    codec: str = ""
+    data: bytes = b""
+    width: int = 0
+    height: int = 0
+    quality: int = 0
+    video_q: int = 0
+    prime_crc: int = 0
+
+
+def weighted_mse(image: np.ndarray, canvas: np.ndarray, weights3: np.ndarray,
+                 total: float) -> float:
+    """Weighted MSE over all pixels and channels (``weights3``: weights repeated per channel)."""
+    diff = cv2.absdiff(image, canvas).reshape(-1).astype(np.float32)
+    return float(np.dot(diff * diff, weights3) / total)
+
+
+class _Search:
+    """Secant search of an integer quality knob so that a coded size fits ``room`` bytes.
+
+    ``encode(q)`` returns (size, payload); the size grows with q when ``rising``
+    (image quality) and shrinks with it otherwise (CRF). Keeps the largest result
+    that fits; at most ``tries`` encodes; learns the log-size slope across calls.
+    """
+
+    def __init__(self, encode, lo: int, hi: int, rising: bool, slope: float = 0.08):
+        self.encode, self.rising, self.slope = encode, rising, slope
+        self.sign = 1 if rising else -1
+        # u = sign * q: the size grows with u
+        self.lo_u, self.hi_u = sorted((self.sign * lo, self.sign * hi))
+
+    def run(self, room: int, start: int, tries: int = MAX_TRIES):
+        sign = self.sign
+        best = None  # (q, size, payload)
+        lo_u, hi_u = self.lo_u, self.hi_u
+        u = min(max(sign * start, lo_u), hi_u)
+        tried: list[tuple[int, float]] = []
+        for _ in range(tries):
+            size, payload = self.encode(sign * u)
+            tried.append((u, math.log(max(size, 1))))
+            if size <= room:
+                if best is None or size > best[1]:
+                    best = (sign * u, size, payload)
+                lo_u = u + 1
+                if size >= FILL * room:
+                    break
+            else:
+                hi_u = u - 1
+            if lo_u > hi_u:
+                break
+            slope = self.slope
+            if len(tried) >= 2:
+                (ua, la), (ub, lb) = tried[-2], tried[-1]
+                if ua != ub and (lb - la) / (ub - ua) > 0.005:
+                    slope = (lb - la) / (ub - ua)
+            guess = u + (math.log(room * 0.98) - tried[-1][1]) / slope
+            u = int(min(max(math.floor(guess), lo_u), hi_u))
+        if len(tried) >= 2:
+            (ua, la), (ub, lb) = tried[0], tried[-1]
+            if ua != ub and 0.005 < (lb - la) / (ub - ua) < 1.0:
+                self.slope = 0.5 * self.slope + 0.5 * (lb - la) / (ub - ua)
+        return best
+
+
+class AutoCoder(TextureCoder):
+    """Skip / still / video chosen per frame by weighted distortion, against the decoder model."""
+
+    def __init__(self, cfg: CodecConfig):
+        """Nothing sent yet: the first frame is intra (still)."""
+        self.cfg = cfg
+        self._sent: OrderedDict[int, _Sent] = OrderedDict()
+        self._frames = 0
+        self._last_feedback: int | None = None
+        self._since_intra = 0
+        self._still_index = 2
+        self._still_q = 50
+        self._video_q: dict[float, int] = {}
+        self._still_search_slope = 0.03
+        self._video_slopes: dict[float, float] = {}
+        self.modes: Counter = Counter()
+        self.last_mode = MODE_INDEPENDENT
+        self.last_ref: int | None = None
+        self.last_distortion: dict[str, float] = {}
+
+    # ------------------------------------------------------------------ decoder model
+
+    def reset(self) -> None:
+        """Forget every canvas: the next frame is intra."""
+        self._sent.clear()
+        self._since_intra = 0
+
+    def canvas(self, sequence: int) -> np.ndarray | None:
+        """The canvas the decoder holds after ``sequence`` (if it arrived), or None."""
+        entry = self._sent.get(sequence)
+        return None if entry is None else entry.canvas
+
+    def feedback(self, sequence: int, ok: bool) -> None:
+        """A receiver report: ``sequence`` arrived and decoded (``ok``) or not.
+
+        Frames sent before ``sequence`` that were never reported count as lost.
+        """
+        self._last_feedback = self._frames
+        entry = self._sent.get(sequence)
+        if entry is None:
+            return
+        entry.state = ACKED if ok else LOST
+        for seq, other in self._sent.items():
+            if seq == sequence:
+                break
+            if other.state == PENDING:
+                other.state = LOST
+
+    def _usable(self, sequence: int, depth: int = 0) -> bool:
+        entry = self._sent.get(sequence)
+        if entry is None or entry.state == LOST or depth > len(self._sent):
+            return False
+        if entry.state == ACKED or entry.ref is None:
+            return True
+        return self._usable(entry.ref, depth + 1)
+
+    def one_way(self) -> bool:
+        """True while no receiver feedback has come for ``texture.feedback_timeout`` frames."""
+        return (self._last_feedback is None
+                or self._frames - self._last_feedback > self.cfg.texture.feedback_timeout)
+
+    def _choose_ref(self) -> int | None:
+        if self.one_way() and self._since_intra >= self.cfg.texture.refresh_period - 1:
+            return None  # periodic refresh: nothing confirms what the decoder holds
+        for seq in reversed(self._sent):
+            if self._usable(seq):
+                return seq
+        return None
+
+    # ------------------------------------------------------------------ coding
+
+    def code(self, image: np.ndarray, frame: CodedFrame, weight_map: np.ndarray,
+             available: int) -> int:
+        """Pick and store the best texture layer for ``frame`` (budget: ``frame.byte_budget``)."""
+        limits = self.cfg.limits
+        budget = frame.byte_budget
+        self._frames += 1
+        for old in [s for s in self._sent if not 1 <= (frame.sequence - s) & 0xFFFFFFFF
+                    <= limits.max_ref_distance]:
+            del self._sent[old]  # the sequence went back (a restart) or jumped far
+        ref = self._choose_ref()
+        entry = self._sent.get(ref) if ref is not None else None
+        if entry is not None and entry.canvas.shape != image.shape:
+            ref, entry = None, None
+        weights = weight_map.astype(np.float32)
+        if entry is not None:
+            weights = np.maximum(weights, entry.weight)
+        weights3 = np.repeat(weights.reshape(-1), 3)
+        total = float(weights3.sum()) or 1.0
+        _reset_texture(frame)
+        base = len(pack(frame, limits))
+        cands: list[_Candidate] = []
+        if entry is not None and base + 5 <= budget:
+            cands.append(_Candidate(MODE_SKIP, entry.canvas,
+                                    weighted_mse(image, entry.canvas, weights3, total)))
+        room_still = budget - base - 9  # width, height, length varints
+        if room_still >= MIN_LAYER_BYTES:
+            still = self._still(image, room_still, weights3, total)
+            if still is not None:
+                cands.append(still)
+        room_video = budget - base - 9 - 5 - 5  # + reference distance, video_q, prime_crc
+        if entry is not None and room_video >= MIN_LAYER_BYTES:
+            video = self._video(image, entry.canvas, weights, room_video, weights3, total)
+            if video is not None:
+                cands.append(video)
+        self.last_distortion = {MODE_NAMES[c.mode]: c.distortion for c in cands}
+        for cand in sorted(cands, key=lambda c: (c.distortion, c.mode)):
+            self._apply(frame, cand, ref)
+            if len(pack(frame, limits)) <= budget:
+                return self._commit(frame, cand, ref, weight_map)
+            log.debug("frame %d: %s candidate over budget after packing", frame.sequence,
+                      MODE_NAMES[cand.mode])
+        _reset_texture(frame)
+        self._commit(frame, None, None, weight_map)
+        return LEVEL_SEMANTIC
+
+    def _apply(self, frame: CodedFrame, cand: _Candidate, ref: int | None) -> None:
+        _reset_texture(frame)
+        frame.texture_mode = cand.mode
+        if cand.mode in (MODE_SKIP, MODE_VIDEO):
+            frame.ref_sequence = ref
+        if cand.mode in (MODE_STILL, MODE_VIDEO):
+            frame.background, frame.background_codec = cand.data, cand.codec
+            frame.background_width, frame.background_height = cand.width, cand.height
+            frame.background_quality = cand.quality
+        if cand.mode == MODE_VIDEO:
+            frame.video_q, frame.prime_crc = cand.video_q, cand.prime_crc
+
+    def _commit(self, frame: CodedFrame, cand: _Candidate | None, ref: int | None,
+                weight_map: np.ndarray) -> int:
+        mode = cand.mode if cand is not None else MODE_INDEPENDENT
+        self.modes[MODE_NAMES[mode]] += 1
+        self.last_mode, self.last_ref = mode, (ref if mode in (MODE_SKIP, MODE_VIDEO) else None)
+        self._since_intra = 0 if mode == MODE_STILL else self._since_intra + 1
+        if cand is not None:
+            self._sent[frame.sequence] = _Sent(cand.canvas, self.last_ref,
+                                               weight_map.astype(np.float32))
+            while len(self._sent) > self.cfg.texture.reference_frames:
+                self._sent.popitem(last=False)
+        if mode == MODE_SKIP:
+            return LEVEL_BACKGROUND
+        return LEVEL_FULL if cand is not None else LEVEL_SEMANTIC
+
+    def drop_texture(self, frame: CodedFrame) -> bool:
+        """Remove the texture layer (the frame then leaves no canvas)."""
+        if frame.texture_mode == MODE_INDEPENDENT:
+            return super().drop_texture(frame)
+        _reset_texture(frame)
+        self._sent.pop(frame.sequence, None)
+        return True
+
+    # ------------------------------------------------------------------ candidates
+
+    def _still(self, image: np.ndarray, room: int, weights3: np.ndarray,
+               total: float) -> _Candidate | None:
+        """Whole-frame still: the current scale and one neighbour, best by distortion."""
+        tex = self.cfg.texture
+        codec = tex.image_codec
+        scales = scale_ladder(tex.background_scale, tex.min_background_scale)
+        self._still_index = min(self._still_index, len(scales) - 1)
+        height, width = image.shape[:2]
+        q_hi = 99 if codec == "webp" else 100
+        best: _Candidate | None = None
+        best_index = self._still_index
+        neighbour = self._still_index + (1 if self._frames % 2 else -1)
+        order = [self._still_index] + ([neighbour] if 0 <= neighbour < len(scales) else [])
+        for index in order:
+            small = resize_to(image, max(8, round(width * scales[index])),
+                              max(8, round(height * scales[index])))
+
+            def enc(q: int, small=small) -> tuple[int, bytes]:
+                data = imagecodec.encode(small, codec, q)
+                return len(data), data
+
+            search = _Search(enc, 1, q_hi, rising=True, slope=self._still_search_slope)
+            found = search.run(room, self._still_q)
+            self._still_search_slope = search.slope
+            if found is None:
+                continue
+            q, _, data = found
+            canvas = np.ascontiguousarray(resize_to(
+                imagecodec.decode(data, codec, small.shape[1], small.shape[0]), width, height))
+            cand = _Candidate(MODE_STILL, canvas, weighted_mse(image, canvas, weights3, total),
+                              codec, data, small.shape[1], small.shape[0], q)
+            if best is None or cand.distortion < best.distortion:
+                best, best_index = cand, index
+        if best is None:
+            # Nothing fits at these scales: walk down the ladder (rare: a budget fall).
+            for index in range(self._still_index + 1, len(scales)):
+                small = resize_to(image, max(8, round(width * scales[index])),
+                                  max(8, round(height * scales[index])))
+                data = imagecodec.encode(small, codec, 1)
+                if len(data) <= room:
+                    canvas = np.ascontiguousarray(resize_to(imagecodec.decode(
+                        data, codec, small.shape[1], small.shape[0]), width, height))
+                    best = _Candidate(MODE_STILL, canvas,
+                                      weighted_mse(image, canvas, weights3, total), codec, data,
+                                      small.shape[1], small.shape[0], 1)
+                    best_index = index
+                    break
+        if best is not None:
+            self._still_index, self._still_q = best_index, best.quality
+        return best
+
+    def _video(self, image: np.ndarray, reference: np.ndarray, weights: np.ndarray, room: int,
+               weights3: np.ndarray, total: float) -> _Candidate | None:
+        """H.264 P-frame against the synthetic IDR of ``reference``, fitted to ``room``."""
+        height, width = image.shape[:2]
+        bpp = room * 8 / (width * height)
+        # Scale: where even a P-frame has under ~0.01 / 0.003 bits per pixel, code fewer pixels.
+        scale = VIDEO_SCALES[0] if bpp >= 0.01 else VIDEO_SCALES[1] if bpp >= 0.003 \
+            else VIDEO_SCALES[2]
+        cw, ch = coded_size(width, height, scale)
+        base = resize_to(reference, cw, ch)
+        small = resize_to(image, cw, ch)
+        offsets = self._roi_offsets(weights, cw, ch, bpp)
+
+        def enc(q: int) -> tuple[int, tuple[bytes, bytes]]:
+            ctx = open_x264(cw, ch, q)
+            prime = encode_prime(ctx, base)
+            vframe = to_yuv(small, 1)
+            if offsets is not None:
+                vframe = _with_roi(vframe, offsets)
+                vframe.pts = 1
+            packet = b"".join(bytes(p) for p in ctx.encode(vframe))
+            packet += b"".join(bytes(p) for p in ctx.encode(None))
+            return (len(packet) if packet else 1 << 30), (prime, packet)
+
+        search = _Search(enc, Q_MIN, Q_MAX, rising=False,
+                         slope=self._video_slopes.get(scale, 0.08))
+        found = search.run(room, self._video_q.get(scale, 60))
+        self._video_slopes[scale] = search.slope
+        if found is None:
+            self._video_q[scale] = Q_MAX
+            return None
+        q, _, (prime, packet) = found
+        self._video_q[scale] = q
+        try:
+            small_out = decode_pair(prime, packet, cw, ch)
+        except BitstreamError as exc:  # pragma: no cover - our own packet
+            log.warning("own H.264 P-frame does not decode (%s); no video candidate", exc)
+            return None
+        canvas = np.ascontiguousarray(resize_to(small_out, width, height))
+        return _Candidate(MODE_VIDEO, canvas, weighted_mse(image, canvas, weights3, total),
+                          "h264", packet, cw, ch, 0, q, zlib.crc32(prime))
+
+    def _roi_offsets(self, weights: np.ndarray, cw: int, ch: int,
+                     bpp: float) -> np.ndarray | None:
+        tex, wcfg = self.cfg.texture, self.cfg.weights
+        if tex.video_steering != "roi" or tex.video_roi_strength <= 0:
+            return None
+        from semcomm_ros.codec.roi import macroblock_offsets, roi_writer
+
+        if not roi_writer().available:
+            return None
+        wmap = cv2.resize(weights, (cw, ch), interpolation=cv2.INTER_AREA)
+        return macroblock_offsets(wmap, wcfg.background, wcfg.key_threshold,
+                                  tex.video_roi_strength)
+
+
+def _with_roi(vframe, offsets: np.ndarray):
+    from semcomm_ros.codec.roi import roi_writer
+
+    return roi_writer().apply(vframe, offsets)
+
+
+def _reset_texture(frame: CodedFrame) -> None:
+    """Clear the background layer and the reference fields."""
+    frame.background, frame.background_codec = b"", ""
+    frame.background_quality = frame.background_width = frame.background_height = 0
+    frame.texture_mode = MODE_INDEPENDENT
+    frame.ref_sequence = frame.video_q = frame.prime_crc = 0

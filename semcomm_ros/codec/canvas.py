@@ -1,0 +1,201 @@
+"""The picture both ends hold: canvases, and the exact decoding of the auto coder's modes.
+
+Format 2 frames name their texture mode and, for ``skip`` and ``video``, the
+canvas they build on (``ref_sequence``; docs/bitstream.md, "Reference model").
+:func:`apply_texture` is THE decoding of those modes: the base station's
+:class:`~semcomm_ros.codec.decoder.CompositionDecoder` runs it on what arrives,
+and the encoder (:mod:`semcomm_ros.codec.auto`) runs the same code on what it
+sends, so both hold bit-identical canvases (WebP/JPEG and H.264 decoding are
+exact; so is libx264 with one thread and fixed settings).
+
+The video mode restarts H.264 without sending a key frame ("synthetic IDR"):
+both ends open a fresh libx264 encoder with :data:`X264_OPTIONS` and the
+frame's ``video_q`` (CRF in half steps), encode ``canvas[ref]`` (scaled to the
+coded size) as its first, high-quality frame and feed those bytes to a fresh
+H.264 decoder; the frame's packet is the encoder's second frame, a P-frame
+against that picture. The encoder discards the IDR; the decoder regenerates it
+and checks its CRC-32 (``prime_crc``), so a decoder whose libx264 differs
+reports :class:`ReferenceMismatch` instead of showing a wrong picture.
+"""
+from __future__ import annotations
+
+import zlib
+from collections import OrderedDict
+from fractions import Fraction
+
+import av
+import numpy as np
+
+from semcomm_ros.codec import imagecodec
+from semcomm_ros.codec.frame import (
+    MODE_SKIP,
+    MODE_STILL,
+    MODE_VIDEO,
+    BitstreamError,
+    CodedFrame,
+    MissingReference,
+    ReferenceMismatch,
+)
+from semcomm_ros.codec.region import resize_to
+
+PRIME_QP = 14  # target quantiser of the synthetic IDR (ipratio is derived from the CRF)
+X264_PRESET = "veryfast"
+X264_PARAMS = ("keyint=250:min-keyint=250:bframes=0:scenecut=0:rc-lookahead=0:"
+               "sync-lookahead=0:threads=1:sliced-threads=0:repeat-headers=1")
+
+
+def crf_of(video_q: int) -> float:
+    """x264 CRF of a frame's ``video_q`` (half steps)."""
+    return video_q / 2.0
+
+
+def x264_options(video_q: int) -> dict[str, str]:
+    """The libx264 options of a synthetic-IDR stream: part of the format (both ends use them)."""
+    crf = crf_of(video_q)
+    ipratio = max(1.0, 2.0 ** ((crf - PRIME_QP) / 6.0))
+    return {"preset": X264_PRESET, "tune": "zerolatency",
+            "x264-params": f"{X264_PARAMS}:crf={crf:.1f}:ipratio={ipratio:.4f}"}
+
+
+def open_x264(width: int, height: int, video_q: int) -> av.CodecContext:
+    """A fresh, deterministic libx264 encoder for one synthetic-IDR stream."""
+    ctx = av.CodecContext.create("libx264", "w")
+    ctx.width, ctx.height, ctx.pix_fmt = width, height, "yuv420p"
+    ctx.time_base = Fraction(1, 10)
+    ctx.framerate = Fraction(10)
+    ctx.thread_count = 1
+    ctx.options = x264_options(video_q)
+    ctx.open()
+    return ctx
+
+
+def to_yuv(image: np.ndarray, pts: int) -> av.VideoFrame:
+    """BGR uint8 -> yuv420p VideoFrame with ``pts``."""
+    frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="bgr24")
+    frame = frame.reformat(format="yuv420p")
+    frame.pts = pts
+    return frame
+
+
+def encode_prime(ctx: av.CodecContext, base: np.ndarray) -> bytes:
+    """Feed ``base`` (coded size) to a fresh encoder; return the IDR packet's bytes."""
+    data = b"".join(bytes(p) for p in ctx.encode(to_yuv(base, 0)))
+    if not data:
+        raise BitstreamError("libx264 gave no synthetic key frame")
+    return data
+
+
+def prime_packet(base: np.ndarray, video_q: int) -> bytes:
+    """The synthetic IDR of ``base`` (already at the coded size) for ``video_q``."""
+    return encode_prime(open_x264(base.shape[1], base.shape[0], video_q), base)
+
+
+def decode_pair(prime: bytes, packet: bytes, width: int, height: int) -> np.ndarray:
+    """Decode the synthetic IDR then the P-frame; the P-frame's picture, BGR (coded size)."""
+    ctx = av.CodecContext.create("h264", "r")
+    ctx.options = {"max_pixels": str(width * height)}
+    ctx.thread_count = 1
+    ctx.open()
+    pictures = []
+    try:
+        for data in (prime, packet):
+            pictures += ctx.decode(av.Packet(data))
+        pictures += ctx.decode(None)
+    except (av.error.FFmpegError, ValueError) as exc:
+        raise BitstreamError(f"H.264 P-frame does not decode: {exc}") from exc
+    if len(pictures) != 2:
+        raise BitstreamError(f"H.264 pair gave {len(pictures)} pictures, not 2")
+    picture = pictures[-1]
+    if (picture.width, picture.height) != (width, height):
+        raise BitstreamError("H.264 picture size differs from the declared size")
+    return picture.to_ndarray(format="bgr24")
+
+
+def coded_size(width: int, height: int, scale: float) -> tuple[int, int]:
+    """Even coded size (>= 16) of a source at ``scale``."""
+    return (max(16, 2 * round(width * scale / 2)), max(16, 2 * round(height * scale / 2)))
+
+
+class CanvasRing:
+    """The last few canvases by sequence number (what a frame may name as its reference)."""
+
+    def __init__(self, size: int):
+        """Keep at most ``size`` canvases."""
+        self.size = size
+        self._items: OrderedDict[int, np.ndarray] = OrderedDict()
+
+    def __contains__(self, sequence: int) -> bool:
+        """Whether the canvas of ``sequence`` is held."""
+        return sequence in self._items
+
+    def __len__(self) -> int:
+        """Number of canvases held."""
+        return len(self._items)
+
+    def get(self, sequence: int) -> np.ndarray:
+        """The canvas of ``sequence``; MissingReference when it is not held."""
+        canvas = self._items.get(sequence)
+        if canvas is None:
+            raise MissingReference(f"reference canvas {sequence} is not held")
+        return canvas
+
+    def put(self, sequence: int, canvas: np.ndarray) -> None:
+        """Hold ``canvas`` for ``sequence``; a sequence that went back (restart) drops newer."""
+        for old in [s for s in self._items if s >= sequence]:
+            del self._items[old]
+        self._items[sequence] = canvas
+        while len(self._items) > self.size:
+            self._items.popitem(last=False)
+
+    def clear(self) -> None:
+        """Forget every canvas."""
+        self._items.clear()
+
+    def sequences(self) -> list[int]:
+        """Held sequence numbers, oldest first."""
+        return list(self._items)
+
+
+def check_video_layer(frame: CodedFrame) -> None:
+    """Coded size of a video-mode packet within 16 .. source size (rounded up to even)."""
+    width, height = frame.background_width, frame.background_height
+    if not (16 <= width <= max(16, frame.source_width + 1)
+            and 16 <= height <= max(16, frame.source_height + 1)) or width % 2 or height % 2:
+        raise BitstreamError(f"H.264 coded size {width}x{height} outside 16 .. source size")
+
+
+def apply_texture(frame: CodedFrame, ring: CanvasRing) -> np.ndarray:
+    """The canvas a skip / still / video frame produces (source size, BGR uint8).
+
+    Raises MissingReference when the reference is not in ``ring``,
+    ReferenceMismatch when the regenerated synthetic key frame differs, and
+    BitstreamError when a layer does not decode. Never changes ``ring``.
+    """
+    width, height = frame.source_width, frame.source_height
+    if frame.texture_mode == MODE_STILL:
+        image = imagecodec.decode(frame.background, frame.background_codec,
+                                  frame.background_width, frame.background_height)
+        return np.ascontiguousarray(resize_to(image, width, height))
+    base = ring.get(frame.ref_sequence)
+    if base.shape[:2] != (height, width):
+        raise MissingReference(f"reference canvas {frame.ref_sequence} has another size")
+    if frame.texture_mode == MODE_SKIP:
+        return base
+    if frame.texture_mode != MODE_VIDEO:
+        raise BitstreamError(f"texture mode {frame.texture_mode} has no canvas")
+    check_video_layer(frame)
+    cw, ch = frame.background_width, frame.background_height
+    prime = prime_packet(resize_to(base, cw, ch), frame.video_q)
+    if zlib.crc32(prime) != frame.prime_crc:
+        raise ReferenceMismatch("synthetic key frame differs from the encoder's (another "
+                                "libx264 build?)")
+    from semcomm_ros.codec.video import check_annexb
+
+    check_annexb(frame.background)
+    small = decode_pair(prime, frame.background, cw, ch)
+    return np.ascontiguousarray(resize_to(small, width, height))
+
+
+def uses_canvas(frame: CodedFrame) -> bool:
+    """Whether the frame is one of the auto coder's canvas modes."""
+    return frame.texture_mode in (MODE_SKIP, MODE_STILL, MODE_VIDEO)
