@@ -587,6 +587,9 @@ def run_clip(clip: Clip, args: argparse.Namespace, base: CodecConfig) -> ClipRun
             run.results.append(summarise(clip, name, kbps, budget, coded, scores, dec_ms,
                                          args.fps))
             log.info("%s %s %.0f kbit/s: %s", clip.name, name, kbps, run.results[-1])
+            print(f"[bench codec] {clip.name} {kbps:g} kbit/s {name}: wPSNR "
+                  f"{run.results[-1].wpsnr:.2f}, key {run.results[-1].psnr_key:.2f} dB "
+                  f"({time.strftime('%H:%M:%S')})", file=sys.stderr, flush=True)
             if kbps == lowest and name in pictured:
                 run.picture[name] = images[run.picture_index]
             if reference is not None and name in checked:
