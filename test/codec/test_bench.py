@@ -145,3 +145,11 @@ def test_default_codecs_follow_the_coders():
     assert bench.default_codecs()[:len(CODERS)] == [f"ours-{c}" for c in CODERS]
     assert "ours-video-prefilter" not in bench.default_codecs()
     assert "ours-video-prefilter" in bench.all_codecs()
+
+
+def test_sample_bag_is_a_clip():
+    bag = bench.DATA.parents[1] / "sample" / "vtest_10hz"
+    if not bag.is_dir():
+        pytest.skip("sample bag missing (make-sample)")
+    frames = bench.load_frames(str(bag), 3, 10.0)
+    assert len(frames) == 3 and frames[0].shape == (480, 640, 3)
