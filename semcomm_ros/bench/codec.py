@@ -208,7 +208,7 @@ class Coded:
     enc_ms: list[float] = field(default_factory=list)
 
 
-STILL_SCALES = (1.0, 0.75, 0.5, 0.35, 0.25, 0.18, 0.125)
+STILL_SCALES = (1.0, 0.75, 0.5, 0.35, 0.25, 0.18, 0.125, 0.09, 0.0625)  # down to 48x36 at VGA
 
 
 def encode_still(frames: list[np.ndarray], budget: int, codec: str) -> Coded:
