@@ -135,6 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench_sub = bench.add_subparsers(dest="bench", required=True)
     _register_optional(bench_sub, "semcomm_ros.bench.codec")
     _register_optional(bench_sub, "semcomm_ros.bench.decoder")
+    _register_optional(bench_sub, "semcomm_ros.bench.detect")
     _register_optional(bench_sub, "semcomm_ros.bench.link")
     _register_optional(sub, "semcomm_ros.reconstruction.train")
     return p

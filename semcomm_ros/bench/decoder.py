@@ -213,8 +213,9 @@ def evaluate(streams: list[Stream], budgets: list[float], recs: dict, detect: bo
     from semcomm_ros.codec import CompositionDecoder, DetectorConfig, SemanticEncoder
     from semcomm_ros.codec.detect import make_detector
     from semcomm_ros.node_config import codec_config
-    detector = make_detector(DetectorConfig(backend="opencv", use_motion=False,
-                                            use_saliency=False, use_faces=True)) \
+    # The configured detector (auto: the pretrained COCO ONNX detector offline); motion
+    # and saliency are off so that the OpenCV fallback, if it is all there is, scores stills.
+    detector = make_detector(DetectorConfig(use_motion=False, use_saliency=False)) \
         if detect else None
     results: dict[tuple[str, float, str], Scores] = {}
     total = len(budgets) * sum(len(s.frames) for s in streams)
@@ -417,8 +418,9 @@ def run(args: argparse.Namespace) -> int:
         "- budgets: target bits per pixel of the whole frame (the `bpp` column is what the "
         "codec used); every number is the median over scored frames; key = decoded weight "
         f">= {KEY_WEIGHT}, bg = the rest",
-        "- recall: objects found by the OpenCV detector (HOG people + Haar faces) on the "
-        "original and found again on the reconstruction (same label, IoU >= 0.5), summed",
+        "- recall: objects found by the configured detector (the pretrained COCO detector, "
+        "NanoDet, unless YOLO weights are given) on the original and found again on the "
+        "reconstruction (same label, IoU >= 0.5), summed",
         f"- run time: {time.time() - t_start:.0f} s", ""]
     if times:
         lines += ["## Time per 640x480 frame", "",

@@ -29,8 +29,8 @@ class DetectorConfig:
     allow_download: bool = field(default=False, metadata=describe(
         "let ultralytics fetch a named model that is not on disk (needs network)"))
     device: str = field(default="cpu", metadata=describe("torch device: cpu, cuda, cuda:0"))
-    confidence: float = field(default=0.25, metadata=describe(
-        "minimum detector confidence kept"))
+    confidence: float = field(default=0.4, metadata=describe(
+        "minimum detector confidence kept (docs/benchmarks/detect.md has the sweep)"))
     max_objects: int = field(default=16, metadata=describe("keep at most this many objects"))
     image_size: int = field(default=640, metadata=describe("YOLO inference size (pixels)"))
     coco_model: str = field(default="nanodet", metadata=describe(
@@ -41,8 +41,9 @@ class DetectorConfig:
         "data/detectors, then /var/cache/semcomm/detectors (tools/fetch_detectors.sh)"))
     nms_iou: float = field(default=0.6, metadata=describe(
         "ONNX detectors: IoU above which a lower-scored box of the same class is suppressed"))
-    threads: int = field(default=2, metadata=describe(
-        "ONNX detectors: onnxruntime intra-op threads (0: onnxruntime's default)"))
+    threads: int = field(default=1, metadata=describe(
+        "ONNX detectors: onnxruntime intra-op threads (0: onnxruntime's default); one leaves "
+        "the other core of a small robot computer to the texture coder"))
     every_n_frames: int = field(default=1, metadata=describe(
         "run the detector every n frames, reuse its result in between"))
     use_hog: bool = field(default=True, metadata=describe("fallback: HOG people detector"))
