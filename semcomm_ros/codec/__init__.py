@@ -27,12 +27,14 @@ from semcomm_ros.codec.frame import (
     BitstreamError,
     CodedFrame,
     CodedObject,
+    MissingReference,
+    ReferenceMismatch,
 )
 
 __all__ = [
     "FORMAT_VERSION", "LEVEL_BACKGROUND", "LEVEL_FULL", "LEVEL_OBJECTS", "LEVEL_SEMANTIC",
     "BitstreamError", "CodecConfig", "CodedFrame", "CodedObject", "CompositionDecoder",
     "DecodedFrame", "Detection", "Detector", "DetectorConfig", "DetectorError",
-    "EncoderInputError", "LimitsConfig", "RateConfig", "SemanticEncoder", "TextureConfig",
+    "EncoderInputError", "LimitsConfig", "MissingReference", "RateConfig", "ReferenceMismatch", "SemanticEncoder", "TextureConfig",
     "WeightConfig", "make_detector",
 ]

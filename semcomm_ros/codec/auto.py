@@ -107,24 +107,32 @@ class _Search:
     """Secant search of an integer quality knob so that a coded size fits ``room`` bytes.
 
     ``encode(q)`` returns (size, payload); the size grows with q when ``rising``
-    (image quality) and shrinks with it otherwise (CRF). Keeps the largest result
-    that fits; at most ``tries`` encodes; learns the log-size slope across calls.
+    (image quality) and shrinks with it otherwise (CRF). The search keeps the
+    largest result that fits, within ``tries`` encodes plus one last try at the
+    smallest setting when nothing fitted. It remembers the last point and the
+    log-size slope, so the next frame's first guess is usually close.
     """
 
-    def __init__(self, encode, lo: int, hi: int, rising: bool, slope: float = 0.08):
-        self.encode, self.rising, self.slope = encode, rising, slope
+    def __init__(self, lo: int, hi: int, rising: bool, start: int, slope: float):
+        self.rising, self.slope = rising, slope
         self.sign = 1 if rising else -1
-        # u = sign * q: the size grows with u
-        self.lo_u, self.hi_u = sorted((self.sign * lo, self.sign * hi))
+        self.lo_u, self.hi_u = sorted((self.sign * lo, self.sign * hi))  # size grows with u
+        self.point: tuple[int, float] = (self.sign * start, float("nan"))  # (u, log size)
 
-    def run(self, room: int, start: int, tries: int = MAX_TRIES):
+    def _guess(self, u: int, log_size: float, room: int, slope: float) -> float:
+        return u + (math.log(room * 0.97) - log_size) / slope
+
+    def run(self, encode, room: int, tries: int = MAX_TRIES):
+        """The (q, size, payload) that fits best, or None."""
         sign = self.sign
         best = None  # (q, size, payload)
         lo_u, hi_u = self.lo_u, self.hi_u
-        u = min(max(sign * start, lo_u), hi_u)
+        u0, l0 = self.point
+        u = u0 if math.isnan(l0) else math.floor(self._guess(u0, l0, room, self.slope))
+        u = int(min(max(u, lo_u), hi_u))
         tried: list[tuple[int, float]] = []
-        for _ in range(tries):
-            size, payload = self.encode(sign * u)
+        while len(tried) < tries + 1:
+            size, payload = encode(sign * u)
             tried.append((u, math.log(max(size, 1))))
             if size <= room:
                 if best is None or size > best[1]:
@@ -136,17 +144,23 @@ class _Search:
                 hi_u = u - 1
             if lo_u > hi_u:
                 break
+            if len(tried) >= tries:
+                if best is not None or self.lo_u > hi_u:
+                    break
+                u = self.lo_u  # nothing fitted: one last try at the smallest setting
+                continue
             slope = self.slope
             if len(tried) >= 2:
                 (ua, la), (ub, lb) = tried[-2], tried[-1]
                 if ua != ub and (lb - la) / (ub - ua) > 0.005:
                     slope = (lb - la) / (ub - ua)
-            guess = u + (math.log(room * 0.98) - tried[-1][1]) / slope
-            u = int(min(max(math.floor(guess), lo_u), hi_u))
+            u = int(min(max(math.floor(self._guess(u, tried[-1][1], room, slope)), lo_u), hi_u))
         if len(tried) >= 2:
-            (ua, la), (ub, lb) = tried[0], tried[-1]
+            (ua, la), (ub, lb) = min(tried), max(tried)
             if ua != ub and 0.005 < (lb - la) / (ub - ua) < 1.0:
                 self.slope = 0.5 * self.slope + 0.5 * (lb - la) / (ub - ua)
+        # remember the point nearest to the room for the next frame's first guess
+        self.point = min(tried, key=lambda t: abs(t[1] - math.log(room)))
         return best
 
 
@@ -161,10 +175,8 @@ class AutoCoder(TextureCoder):
         self._last_feedback: int | None = None
         self._since_intra = 0
         self._still_index = 2
-        self._still_q = 50
-        self._video_q: dict[float, int] = {}
-        self._still_search_slope = 0.03
-        self._video_slopes: dict[float, float] = {}
+        self._still_searches: dict[int, _Search] = {}
+        self._video_searches: dict[float, _Search] = {}
         self.modes: Counter = Counter()
         self.last_mode = MODE_INDEPENDENT
         self.last_ref: int | None = None
@@ -324,9 +336,8 @@ class AutoCoder(TextureCoder):
                 data = imagecodec.encode(small, codec, q)
                 return len(data), data
 
-            search = _Search(enc, 1, q_hi, rising=True, slope=self._still_search_slope)
-            found = search.run(room, self._still_q)
-            self._still_search_slope = search.slope
+            search = self._still_searches.setdefault(index, _Search(1, q_hi, True, 50, 0.03))
+            found = search.run(enc, room)
             if found is None:
                 continue
             q, _, data = found
@@ -351,7 +362,7 @@ class AutoCoder(TextureCoder):
                     best_index = index
                     break
         if best is not None:
-            self._still_index, self._still_q = best_index, best.quality
+            self._still_index = best_index
         return best
 
     def _video(self, image: np.ndarray, reference: np.ndarray, weights: np.ndarray, room: int,
@@ -378,15 +389,11 @@ class AutoCoder(TextureCoder):
             packet += b"".join(bytes(p) for p in ctx.encode(None))
             return (len(packet) if packet else 1 << 30), (prime, packet)
 
-        search = _Search(enc, Q_MIN, Q_MAX, rising=False,
-                         slope=self._video_slopes.get(scale, 0.08))
-        found = search.run(room, self._video_q.get(scale, 60))
-        self._video_slopes[scale] = search.slope
+        search = self._video_searches.setdefault(scale, _Search(Q_MIN, Q_MAX, False, 60, 0.08))
+        found = search.run(enc, room)
         if found is None:
-            self._video_q[scale] = Q_MAX
             return None
         q, _, (prime, packet) = found
-        self._video_q[scale] = q
         try:
             small_out = decode_pair(prime, packet, cw, ch)
         except BitstreamError as exc:  # pragma: no cover - our own packet

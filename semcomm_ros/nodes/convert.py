@@ -57,7 +57,8 @@ def frame_to_msg(frame: CodedFrame, header: Header) -> WeightedSemantics:
     for name in ("sequence", "source_width", "source_height", "source_encoding",
                  "format_version", "level", "byte_budget", "bytes_used",
                  "gist_codec", "gist_width", "gist_height", "background_codec",
-                 "background_quality", "background_width", "background_height"):
+                 "background_quality", "background_width", "background_height",
+                 "texture_mode", "ref_sequence", "video_q", "prime_crc"):
         setattr(msg, name, getattr(frame, name))
     msg.encode_time_ms = float(frame.encode_time_ms)
     wm = np.ascontiguousarray(frame.weight_map, dtype=np.uint8)
@@ -108,7 +109,8 @@ def msg_to_frame(msg: WeightedSemantics) -> CodedFrame:
         gist=bytes(msg.gist), background_codec=msg.background_codec,
         background_quality=msg.background_quality, background_width=msg.background_width,
         background_height=msg.background_height, background=bytes(msg.background),
-        encode_time_ms=msg.encode_time_ms,
+        encode_time_ms=msg.encode_time_ms, texture_mode=msg.texture_mode,
+        ref_sequence=msg.ref_sequence, video_q=msg.video_q, prime_crc=msg.prime_crc,
     )
 
 

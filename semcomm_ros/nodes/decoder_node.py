@@ -7,6 +7,7 @@ from rclpy.node import Node
 from sensor_msgs.msg import Image
 
 from semcomm_ros.codec import BitstreamError, CompositionDecoder
+from semcomm_ros.codec.frame import MissingReference
 from semcomm_ros.config import DECODER_NODE
 from semcomm_ros.msg import FrameReport, WeightedSemantics
 from semcomm_ros.node_config import DecoderNodeConfig
@@ -49,6 +50,11 @@ class DecoderNode(Node):
             frame = msg_to_frame(msg)
             decoded = self.decoder.decode(frame)
             image = self.reconstructor.reconstruct(decoded)
+        except MissingReference as exc:
+            # Builds on a picture this decoder never got (a loss): show the last one, report
+            # decoded_ok = false so the encoder codes the next frame against what we hold.
+            self._drop(report, msg, frame, f"reference missing: {exc}", conceal=True)
+            return
         except BitstreamError as exc:
             self._drop(report, msg, frame, f"malformed frame: {exc}")
             return
@@ -67,8 +73,12 @@ class DecoderNode(Node):
         self.pub_report.publish(report)
         self.decoded += 1
 
-    def _drop(self, report: FrameReport, msg: WeightedSemantics, frame, why: str) -> None:
+    def _drop(self, report: FrameReport, msg: WeightedSemantics, frame, why: str,
+              conceal: bool = False) -> None:
         self.dropped += 1
+        concealed = self.decoder.conceal(msg.sequence) if conceal else None
+        if concealed is not None:
+            self.pub_image.publish(bgr_to_image_msg(concealed.image, msg.header))
         report.bytes = min(received_bytes(msg, frame), 2**32 - 1)
         self.get_logger().warning(f"dropping frame {msg.sequence}: {why}")
         report.decoded_ok = False

@@ -1,4 +1,9 @@
-"""Encoder node (robot side): camera Image -> WeightedSemantics within the link budget."""
+"""Encoder node (robot side): camera Image -> WeightedSemantics within the link budget.
+
+It also listens to the decoder's FrameReports (reliable) and hands each to the
+codec (``SemanticEncoder.feedback``): the auto coder keeps its model of what
+the base station holds in step with them (a loss heals one round trip later).
+"""
 from __future__ import annotations
 
 import time
@@ -8,7 +13,7 @@ from sensor_msgs.msg import Image
 
 from semcomm_ros.codec import SemanticEncoder
 from semcomm_ros.config import ENCODER_NODE
-from semcomm_ros.msg import LinkState, WeightedSemantics
+from semcomm_ros.msg import FrameReport, LinkState, WeightedSemantics
 from semcomm_ros.node_config import EncoderNodeConfig
 from semcomm_ros.nodes.convert import frame_to_msg, image_msg_to_bgr
 from semcomm_ros.nodes.log_bridge import bridge_library_logs
@@ -33,6 +38,8 @@ class EncoderNode(Node):
                                  camera_qos(self.cfg.qos))
         self.create_subscription(LinkState, self.cfg.topics.link_state, self._on_link_state,
                                  control_qos(self.cfg.qos))
+        self.create_subscription(FrameReport, self.cfg.topics.frame_report, self._on_report,
+                                 control_qos(self.cfg.qos))
         watch_config(self, EncoderNodeConfig, self._reconfigure)
         self.get_logger().info(f"encoding {self.cfg.topics.camera} -> {self.cfg.topics.semantics}"
                                f", default budget {self.cfg.default_budget_bytes} B/frame")
@@ -50,6 +57,9 @@ class EncoderNode(Node):
 
     def _on_link_state(self, msg: LinkState) -> None:
         self.link_budget = int(msg.recommended_frame_bytes)
+
+    def _on_report(self, msg: FrameReport) -> None:
+        self.encoder.feedback(msg.sequence, msg.decoded_ok)
 
     def _on_image(self, msg: Image) -> None:
         try:

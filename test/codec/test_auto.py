@@ -1,0 +1,174 @@
+"""The auto coder: exact decoder model, the still guarantee, budgets, loss recovery."""
+from __future__ import annotations
+
+import copy
+
+import cv2
+import numpy as np
+import pytest
+
+from semcomm_ros.codec import (
+    CodecConfig,
+    CompositionDecoder,
+    MissingReference,
+    ReferenceMismatch,
+    SemanticEncoder,
+)
+from semcomm_ros.codec.auto import weighted_mse
+from semcomm_ros.codec.bitstream import pack, unpack
+from semcomm_ros.codec.frame import MODE_NAMES, MODE_SKIP, MODE_STILL, MODE_VIDEO
+
+
+def _clip(frames: list[np.ndarray], count: int) -> list[np.ndarray]:
+    """``count`` frames at 384x288 (quick), cycling the sample frames forth and back."""
+    small = [cv2.resize(f, (384, 288), interpolation=cv2.INTER_AREA) for f in frames]
+    cycle = small + small[-2:0:-1]
+    return [cycle[i % len(cycle)] for i in range(count)]
+
+
+def _pair(scripted, **texture):
+    cfg = CodecConfig()
+    for key, value in texture.items():
+        setattr(cfg.texture, key, value)
+    return SemanticEncoder(cfg, detector=scripted), CompositionDecoder(cfg)
+
+
+def test_model_canvas_equals_decoder_output_in_every_mode(scripted, vtest_frames):
+    enc, dec = _pair(scripted)
+    budgets = [4000, 2500, 1500, 1200, 900, 700, 60, 3000, 800]
+    modes = []
+    for seq, (image, budget) in enumerate(zip(_clip(vtest_frames, len(budgets)), budgets)):
+        frame = enc.encode(image, byte_budget=budget, sequence=seq)
+        out = dec.decode(unpack(pack(frame)))
+        modes.append(frame.texture_mode)
+        model = enc.coder.canvas(seq)
+        assert model is not None
+        assert np.array_equal(out.image, model), f"frame {seq} ({MODE_NAMES[frame.texture_mode]})"
+        enc.feedback(seq, True)
+    assert {MODE_STILL, MODE_VIDEO, MODE_SKIP} <= set(modes), modes
+    assert modes[0] == MODE_STILL
+
+
+def test_chosen_layer_is_never_worse_than_the_still(scripted, vtest_frames):
+    enc, dec = _pair(scripted)
+    for seq, image in enumerate(_clip(vtest_frames, 6)):
+        frame = enc.encode(image, byte_budget=1500, sequence=seq)
+        out = dec.decode(unpack(pack(frame)))
+        scores = enc.coder.last_distortion
+        assert "still" in scores
+        weights = np.maximum(enc.last_weight_map, enc.last_weight_map)
+        w3 = np.repeat(weights.reshape(-1).astype(np.float32), 3)
+        chosen = weighted_mse(image, out.image, w3, float(w3.sum()))
+        if frame.texture_mode != MODE_STILL:  # recomputed on the decoder's own output
+            assert min(scores.values()) <= scores["still"]
+            assert scores[MODE_NAMES[frame.texture_mode]] == min(scores.values())
+        if seq == 0:
+            assert chosen == pytest.approx(scores["still"], rel=1e-5)
+        enc.feedback(seq, True)
+
+
+def test_budget_is_never_exceeded_and_mostly_used(scripted, vtest_frames):
+    enc, _ = _pair(scripted)
+    rng = np.random.default_rng(3)
+    budgets = [int(b) for b in rng.integers(30, 6000, 10)]
+    used = []
+    for seq, (image, budget) in enumerate(zip(_clip(vtest_frames, len(budgets)), budgets)):
+        frame = enc.encode(image, byte_budget=budget, sequence=seq)
+        assert frame.bytes_used == len(pack(frame)) <= budget
+        if budget >= 1000:
+            used.append(frame.bytes_used / budget)
+        enc.feedback(seq, True)
+    assert np.mean(used) >= 0.9, used
+
+
+def _run_with_loss(scripted, frames, lost: set[int], rtt: int | None, **texture):
+    """Code ``frames``; drop ``lost``; reports reach the encoder ``rtt`` frames later (None: never).
+
+    Returns per frame: decoded ok (bool) and the mode sent.
+    """
+    enc, dec = _pair(scripted, **texture)
+    reports: list[tuple[int, int, bool]] = []  # (due before frame, sequence, ok)
+    ok, modes = [], []
+    for seq, image in enumerate(frames):
+        for due, rseq, rok in [r for r in reports if r[0] <= seq]:
+            enc.feedback(rseq, rok)
+        reports = [r for r in reports if r[0] > seq]
+        frame = enc.encode(image, byte_budget=1500, sequence=seq)
+        modes.append(frame.texture_mode)
+        if seq in lost:
+            ok.append(False)
+            continue
+        try:
+            out = dec.decode(unpack(pack(frame)))
+            assert np.array_equal(out.image, enc.coder.canvas(seq))
+            good = True
+        except MissingReference:
+            good = False
+        ok.append(good)
+        if rtt is not None:
+            reports.append((seq + rtt, seq, good))
+    return ok, modes
+
+
+@pytest.mark.parametrize("rtt", [1, 2])
+def test_loss_with_feedback_heals_one_round_trip_and_one_frame_later(scripted, vtest_frames,
+                                                                     rtt):
+    frames = _clip(vtest_frames, 10)
+    ok, modes = _run_with_loss(scripted, frames, {3}, rtt)
+    assert all(ok[:3])
+    healed = next(i for i in range(4, len(ok)) if ok[i])
+    assert healed <= 3 + rtt + 1, ok
+    assert all(ok[healed:]), ok
+    assert MODE_VIDEO in modes[healed:]  # healed by a P-frame from a held canvas, not a still
+
+
+def test_without_feedback_periodic_refresh_heals(scripted, vtest_frames):
+    frames = _clip(vtest_frames, 12)
+    ok, modes = _run_with_loss(scripted, frames, {2}, None, refresh_period=5)
+    stills = [i for i, m in enumerate(modes) if m == MODE_STILL]
+    assert stills[0] == 0 and max(np.diff(stills + [len(modes)])) <= 5, stills
+    healed = next(i for i in stills if i > 2)
+    assert all(ok[:2]) and not any(ok[3:healed]) and all(ok[healed:]), (ok, stills)
+
+
+def test_missing_reference_raises_and_leaves_the_decoder_unchanged(scripted, vtest_frames):
+    enc, dec = _pair(scripted)
+    frames = _clip(vtest_frames, 3)
+    first = enc.encode(frames[0], byte_budget=3000, sequence=0)
+    dec.decode(first)
+    enc.feedback(0, True)
+    second = enc.encode(frames[1], byte_budget=3000, sequence=1)
+    enc.feedback(1, True)
+    third = enc.encode(frames[2], byte_budget=3000, sequence=2)  # builds on 1, never delivered
+    assert third.texture_mode in (MODE_VIDEO, MODE_SKIP) and third.ref_sequence == 1
+    last, held = dec.last, dec.canvases.sequences()
+    with pytest.raises(MissingReference):
+        dec.decode(third)
+    assert dec.last is last and dec.canvases.sequences() == held == [0]
+    assert second.ref_sequence == 0
+
+
+def test_synthetic_key_frame_mismatch_is_detected(scripted, vtest_frames):
+    enc, dec = _pair(scripted)
+    frames = _clip(vtest_frames, 2)
+    dec.decode(enc.encode(frames[0], byte_budget=3000, sequence=0))
+    frame = enc.encode(frames[1], byte_budget=3000, sequence=1)
+    assert frame.texture_mode == MODE_VIDEO
+    wrong = copy.deepcopy(frame)
+    wrong.prime_crc ^= 1
+    with pytest.raises(ReferenceMismatch):
+        dec.decode(wrong)
+    dec.decode(frame)
+
+
+def test_restarted_sequence_starts_intra(scripted, vtest_frames):
+    enc, dec = _pair(scripted)
+    frames = _clip(vtest_frames, 4)
+    for seq in range(3):
+        dec.decode(enc.encode(frames[seq], byte_budget=2000, sequence=seq))
+        enc.feedback(seq, True)
+    again = SemanticEncoder(enc.cfg, detector=scripted)  # a restarted encoder node
+    frame = again.encode(frames[3], byte_budget=2000, sequence=0)
+    assert frame.texture_mode == MODE_STILL
+    assert np.array_equal(dec.decode(frame).image, again.coder.canvas(0))
+    assert dec.canvases.sequences() == [0]
