@@ -535,11 +535,22 @@ def sampled_frames(count: int, every: int) -> list[int]:
     return list(range(0, count, max(1, every)))
 
 
-def detect_on(images: list[np.ndarray], cfg: CodecConfig) -> list[list[Detection]]:
-    """A fresh detector (the configured one) over ``images`` (stateful fallbacks start clean)."""
+def fresh_detector(cfg: CodecConfig):
+    """A new instance of the configured detector; its start-up warnings were logged once."""
     from semcomm_ros.codec.detect import make_detector
 
-    detector = make_detector(cfg.detector)
+    logger = logging.getLogger("semcomm_ros.codec.detect")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        return make_detector(cfg.detector)
+    finally:
+        logger.setLevel(level)
+
+
+def detect_on(images: list[np.ndarray], cfg: CodecConfig) -> list[list[Detection]]:
+    """A fresh detector (the configured one) over ``images`` (stateful fallbacks start clean)."""
+    detector = fresh_detector(cfg)
     return [detector.detect(image) for image in images]
 
 
@@ -982,7 +993,7 @@ def run(args: argparse.Namespace) -> int:
     clips = []
     for path in args.clip or DEFAULT_CLIPS:
         clip = Clip(Path(path).name, load_frames(path, args.frames, args.fps))
-        detect_clip(clip, base, detector if not clips else make_detector(base.detector))
+        detect_clip(clip, base, detector if not clips else fresh_detector(base))
         clips.append(clip)
     if args.loss and args.loss_budget not in args.budgets:
         args.budgets = sorted(set(args.budgets) | {args.loss_budget})
