@@ -214,9 +214,13 @@ class AutoCoder(TextureCoder):
         entry = self._sent.get(sequence)
         if entry is None or entry.state == LOST or depth > len(self._sent):
             return False
-        if entry.state == ACKED or entry.ref is None:
+        if entry.ref is None:
             return True
-        return self._usable(entry.ref, depth + 1)
+        if entry.ref in self._sent:
+            # Built on a frame known lost: the decoder cannot hold it, whatever a report says
+            # (a report that only tells arrival, not decoding, must not mislead the model).
+            return self._usable(entry.ref, depth + 1)
+        return entry.state == ACKED
 
     def one_way(self) -> bool:
         """True while no receiver feedback has come for ``texture.feedback_timeout`` frames."""

@@ -93,7 +93,7 @@ def prime_packet(base: np.ndarray, video_q: int) -> bytes:
 def decode_pair(prime: bytes, packet: bytes, width: int, height: int) -> np.ndarray:
     """Decode the synthetic IDR then the P-frame; the P-frame's picture, BGR (coded size)."""
     ctx = av.CodecContext.create("h264", "r")
-    ctx.options = {"max_pixels": str(width * height)}
+    ctx.options = {"max_pixels": str(mb_pixels(width, height))}
     ctx.thread_count = 1
     ctx.open()
     pictures = []
@@ -109,6 +109,12 @@ def decode_pair(prime: bytes, packet: bytes, width: int, height: int) -> np.ndar
     if (picture.width, picture.height) != (width, height):
         raise BitstreamError("H.264 picture size differs from the declared size")
     return picture.to_ndarray(format="bgr24")
+
+
+def mb_pixels(width: int, height: int) -> int:
+    """FFmpeg's max_pixels bound for a picture: whole macroblocks plus the alignment margin
+    its H.264 decoder adds (160x120 is checked as about 192x128)."""
+    return (-(-width // 16) * 16 + 32) * (-(-height // 16) * 16 + 32)
 
 
 def coded_size(width: int, height: int, scale: float) -> tuple[int, int]:

@@ -271,7 +271,9 @@ class VideoDecoder:
     def _open(self, width: int, height: int) -> None:
         ctx = av.CodecContext.create("h264", "r")
         # FFmpeg refuses a stream whose headers ask for more pixels than the frame declared.
-        ctx.options = {"max_pixels": str(width * height)}
+        # (FFmpeg checks whole macroblocks plus an alignment margin: 160x120 needs ~192x128)
+        ctx.options = {"max_pixels": str((-(-width // 16) * 16 + 32)
+                                         * (-(-height // 16) * 16 + 32))}
         ctx.thread_count = 1
         ctx.open()
         self._ctx, self._size = ctx, (width, height)

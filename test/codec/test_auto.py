@@ -122,6 +122,26 @@ def test_loss_with_feedback_heals_one_round_trip_and_one_frame_later(scripted, v
     assert MODE_VIDEO in modes[healed:]  # healed by a P-frame from a held canvas, not a still
 
 
+def test_arrival_only_reports_do_not_mislead_the_model(scripted, vtest_frames):
+    """Reports that say 'arrived' for frames the decoder could not decode still heal."""
+    enc, dec = _pair(scripted)
+    frames = _clip(vtest_frames, 9)
+    ok = []
+    for seq, image in enumerate(frames):
+        if seq >= 2:
+            enc.feedback(seq - 2, seq - 2 != 3)  # arrival only: frame 3 lost, the rest arrived
+        frame = enc.encode(image, byte_budget=1500, sequence=seq)
+        if seq == 3:
+            ok.append(False)
+            continue
+        try:
+            dec.decode(frame)
+            ok.append(True)
+        except MissingReference:
+            ok.append(False)
+    assert ok[:3] == [True] * 3 and all(ok[3 + 2 + 1:]), ok
+
+
 def test_without_feedback_periodic_refresh_heals(scripted, vtest_frames):
     frames = _clip(vtest_frames, 12)
     ok, modes = _run_with_loss(scripted, frames, {2}, None, refresh_period=5)
