@@ -35,6 +35,7 @@ __all__ = [
     "FORMAT_VERSION", "LEVEL_BACKGROUND", "LEVEL_FULL", "LEVEL_OBJECTS", "LEVEL_SEMANTIC",
     "BitstreamError", "CodecConfig", "CodedFrame", "CodedObject", "CompositionDecoder",
     "DecodedFrame", "Detection", "Detector", "DetectorConfig", "DetectorError",
-    "EncoderInputError", "LimitsConfig", "MissingReference", "RateConfig", "ReferenceMismatch", "SemanticEncoder", "TextureConfig",
+    "EncoderInputError", "LimitsConfig", "MissingReference", "RateConfig", "ReferenceMismatch",
+    "SemanticEncoder", "TextureConfig",
     "WeightConfig", "make_detector",
 ]
