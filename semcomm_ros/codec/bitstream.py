@@ -163,6 +163,8 @@ def _blob(out: bytearray, data: bytes) -> None:
 def _layer(out: bytearray, codec: str, width: int, height: int, data: bytes,
            quality: int | None = None) -> None:
     out.append(CODEC_IDS[codec])
+    if not codec:  # an absent layer is its codec byte alone
+        return
     if quality is not None:
         out.append(int(quality))
     write_varint(width, out)
@@ -184,7 +186,7 @@ def pack(frame: CodedFrame, limits: LimitsConfig | None = None) -> bytes:
     wm = frame.weight_map
     write_varint(wm.shape[1], out)
     write_varint(wm.shape[0], out)
-    _blob(out, zlib.compress(np.ascontiguousarray(wm).tobytes(), 9) if wm.size else b"")
+    _blob(out, deflate(np.ascontiguousarray(wm).tobytes()) if wm.size else b"")
     _layer(out, frame.gist_codec, frame.gist_width, frame.gist_height, frame.gist)
     _layer(out, frame.background_codec, frame.background_width, frame.background_height,
            frame.background, frame.background_quality)
@@ -195,16 +197,21 @@ def pack(frame: CodedFrame, limits: LimitsConfig | None = None) -> bytes:
         out.append(frame.video_q)
         out += struct.pack("<I", frame.prime_crc)
     write_varint(len(frame.objects), out)
+    labels = list(dict.fromkeys(obj.label for obj in frame.objects))
+    write_varint(len(labels), out)
+    for label in labels:
+        _blob(out, label.encode())
     for obj in frame.objects:
         write_varint(obj.class_id, out)
-        _blob(out, obj.label.encode())
+        write_varint(labels.index(obj.label), out)
         out.append(round(obj.confidence * 255))
         out.append(round(obj.weight * 255))
         for value in obj.box:
             write_varint(int(value), out)
         write_varint(obj.mask_width, out)
-        write_varint(obj.mask_height, out)
-        _blob(out, obj.mask)
+        if obj.mask_width:
+            write_varint(obj.mask_height, out)
+            _blob(out, obj.mask)
         _layer(out, obj.texture_codec, obj.texture_width, obj.texture_height, obj.texture,
                obj.texture_quality)
     out += struct.pack("<I", zlib.crc32(out))
@@ -255,10 +262,16 @@ class _Reader:
             raise BitstreamError("string is not UTF-8") from exc
 
 
+def deflate(data: bytes) -> bytes:
+    """Raw DEFLATE (no zlib header or checksum: the frame has a CRC), level 9."""
+    compressor = zlib.compressobj(9, zlib.DEFLATED, -15)
+    return compressor.compress(data) + compressor.flush()
+
+
 def _inflate(data: bytes, size: int) -> bytes:
-    """zlib-decompress at most ``size`` bytes; exactly ``size`` must come out."""
+    """Raw-inflate at most ``size`` bytes; exactly ``size`` must come out."""
     try:
-        inflater = zlib.decompressobj()
+        inflater = zlib.decompressobj(-15)
         raw = inflater.decompress(data, size)
         if not inflater.eof or inflater.unconsumed_tail or inflater.unused_data:
             raise BitstreamError("weight map stream is not exactly the declared size")
@@ -301,12 +314,14 @@ def unpack(data: bytes, limits: LimitsConfig | None = None) -> CodedFrame:
     else:
         _check(not wm_data and wm_w == wm_h == 0, "empty weight map with data")
     frame.gist_codec = r.codec()
-    frame.gist_width, frame.gist_height = r.varint(dim), r.varint(dim)
-    frame.gist = r.blob(blob_max)
+    if frame.gist_codec:
+        frame.gist_width, frame.gist_height = r.varint(dim), r.varint(dim)
+        frame.gist = r.blob(blob_max)
     frame.background_codec = r.codec()
-    frame.background_quality = r.u8()
-    frame.background_width, frame.background_height = r.varint(dim), r.varint(dim)
-    frame.background = r.blob(blob_max)
+    if frame.background_codec:
+        frame.background_quality = r.u8()
+        frame.background_width, frame.background_height = r.varint(dim), r.varint(dim)
+        frame.background = r.blob(blob_max)
     frame.texture_mode = r.u8()
     _check(frame.texture_mode in TEXTURE_MODES, f"unknown texture mode {frame.texture_mode}")
     if frame.texture_mode in (MODE_SKIP, MODE_VIDEO):
@@ -318,18 +333,26 @@ def unpack(data: bytes, limits: LimitsConfig | None = None) -> CodedFrame:
         _check(frame.video_q <= MAX_VIDEO_Q, f"video_q {frame.video_q} over {MAX_VIDEO_Q}")
         (frame.prime_crc,) = struct.unpack("<I", r.take(4))
     count = r.varint(limits.max_objects)
+    labels = [r.text(limits.max_label_chars) for _ in range(r.varint(count))]
+    _check(len(set(labels)) == len(labels), "label table repeats a label")
     for _ in range(count):
-        obj = CodedObject(class_id=r.varint(0xFFFF), label=r.text(limits.max_label_chars),
+        class_id = r.varint(0xFFFF)
+        label = labels[r.varint(max(0, len(labels) - 1))] if labels else ""
+        _check(bool(labels), "objects without a label table")
+        obj = CodedObject(class_id=class_id, label=label,
                           confidence=r.u8() / 255, weight=r.u8() / 255,
                           box=(r.varint(dim), r.varint(dim), r.varint(dim), r.varint(dim)))
         obj.mask_width = r.varint(limits.max_mask_cells)
-        obj.mask_height = r.varint(limits.max_mask_cells)
-        obj.mask = r.blob(blob_max)
+        if obj.mask_width:
+            obj.mask_height = r.varint(limits.max_mask_cells)
+            obj.mask = r.blob(blob_max)
         obj.texture_codec = r.codec()
-        obj.texture_quality = r.u8()
-        obj.texture_width, obj.texture_height = r.varint(dim), r.varint(dim)
-        obj.texture = r.blob(blob_max)
+        if obj.texture_codec:
+            obj.texture_quality = r.u8()
+            obj.texture_width, obj.texture_height = r.varint(dim), r.varint(dim)
+            obj.texture = r.blob(blob_max)
         frame.objects.append(obj)
+    _check(set(labels) == {o.label for o in frame.objects}, "label table entry never used")
     _check(r.pos == len(r.data), "trailing bytes after the last object")
     frame.bytes_used = len(data)
     validate_frame(frame, limits)

@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import logging
 import time
-import zlib
 
 import numpy as np
 
-from semcomm_ros.codec.bitstream import pack
+from semcomm_ros.codec.bitstream import deflate, pack
 from semcomm_ros.codec.config import CodecConfig
 from semcomm_ros.codec.detect import Detection, Detector, make_detector
 from semcomm_ros.codec.frame import LEVEL_SEMANTIC, CodedFrame
@@ -26,6 +25,9 @@ from semcomm_ros.codec.weights import build_weight_map, parse_priorities, quanti
 log = logging.getLogger("semcomm_ros.codec.encoder")
 
 MAP_SHARE = 0.04  # the weight map may take this share of the budget before it is coarsened
+# auto coder: above this share of the budget the semantic layer sheds the masks, then the
+# objects, of non-key objects (key objects always go), so thin links keep bytes for pixels
+SEMANTIC_SHARE = 0.3
 
 
 class EncoderInputError(ValueError):
@@ -127,6 +129,8 @@ class SemanticEncoder:
         if region:  # the video picture (auto: the canvas) makes the gist redundant
             set_gist(frame, gist)
         semantic_bytes = self._fit_semantics(frame, image, weight_map, budget)
+        if self.cfg.texture.coder == "auto" and semantic_bytes > SEMANTIC_SHARE * budget:
+            semantic_bytes = self._shed_minor_objects(frame, int(SEMANTIC_SHARE * budget))
         frame.level = self.coder.code(image, frame, weight_map, budget - semantic_bytes)
         if video and not frame.background and gist[3]:
             set_gist(frame, gist)  # no video packet this time: send the gist if it fits
@@ -143,7 +147,7 @@ class SemanticEncoder:
         """Quantised map, coarser (cell x2, up to 128 px) while it costs > 4 % of the budget."""
         cell = self.cfg.weights.map_cell
         small = quantise_map(weight_map, cell)
-        while cell < 128 and len(zlib.compress(small.tobytes(), 9)) > MAP_SHARE * budget:
+        while cell < 128 and len(deflate(small.tobytes())) > MAP_SHARE * budget:
             cell *= 2
             small = quantise_map(weight_map, cell)
         return small
@@ -159,6 +163,25 @@ class SemanticEncoder:
             frame.level = LEVEL_SEMANTIC
             return True
         return False
+
+    def _shed_minor_objects(self, frame: CodedFrame, target: int) -> int:
+        """Drop masks, then whole objects, of non-key objects (lowest weight first)."""
+        limits = self.cfg.limits
+        key = self.cfg.weights.key_threshold
+        size = len(pack(frame, limits))
+        minor = sorted((o for o in frame.objects if o.weight < key), key=lambda o: o.weight)
+        for obj in minor:
+            if size <= target:
+                return size
+            if obj.mask:
+                obj.mask, obj.mask_width, obj.mask_height = b"", 0, 0
+                size = len(pack(frame, limits))
+        for obj in minor:
+            if size <= target:
+                break
+            frame.objects.remove(obj)
+            size = len(pack(frame, limits))
+        return size
 
     def _fit_semantics(self, frame: CodedFrame, image: np.ndarray, weight_map: np.ndarray,
                        budget: int) -> int:
