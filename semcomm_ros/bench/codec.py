@@ -592,7 +592,9 @@ def run_clip(clip: Clip, args: argparse.Namespace, base: CodecConfig) -> ClipRun
     for kbps in args.budgets:
         budget = int(kbps * 1000 / 8 / args.fps)
         for name in args.codecs:
-            coded, decode = run_codec(clip, name, budget, args.fps, base)
+            # our encoder hears every frame's report one round trip later, as on a link
+            coded, decode = run_codec(clip, name, budget, args.fps, base,
+                                      None if args.no_feedback else clean, args.rtt_frames)
             images, dec_ms = decode(coded.payloads, clean)
             scores = evaluate(clip, images)
             run.results.append(summarise(clip, name, kbps, budget, coded, scores, dec_ms,
@@ -611,7 +613,7 @@ def run_clip(clip: Clip, args: argparse.Namespace, base: CodecConfig) -> ClipRun
             key_clean = [s.psnr_key for s in scores]
             for fraction in args.loss:
                 lost = loss_pattern(count, fraction, args.seed)
-                told = is_ours(name) and feedback
+                told = is_ours(name) and feedback and not args.no_feedback
                 lossy_coded = run_codec(clip, name, budget, args.fps, base, lost,
                                         args.rtt_frames)[0] if told else coded
                 lossy = evaluate(clip, decode(lossy_coded.payloads, lost)[0], with_ssim=False)
@@ -819,6 +821,12 @@ def write_report(runs: dict[str, ClipRun], clips: list[Clip], args: argparse.Nam
         "- budget use = mean bytes per frame / budget; in budget = frames with bytes <= budget",
         "- times: medians per frame; ours: the encoder alone (the detector's time is given "
         "per clip)",
+        ("- feedback: none (`--no-feedback`: a one-way link)" if args.no_feedback
+         else "- feedback: our encoder hears each frame's receiver report (decoded or lost) "
+         f"{args.rtt_frames} frame(s) after sending it (`SemanticEncoder.feedback`, "
+         f"round trip {args.rtt_frames * 1000 / args.fps:.0f} ms), in every run"
+         + ("" if has_feedback() else " (this encoder has no feedback method: it codes "
+            "blind)")),
         f"- baselines: jpeg / webp at the highest quality within each frame's budget (at "
         f"full size, else the largest of the sizes {STILL_SCALES} that fits: upscaled "
         "at the receiver); "
@@ -885,7 +893,7 @@ def write_report(runs: dict[str, ClipRun], clips: list[Clip], args: argparse.Nam
                   f"(round trip {args.rtt_frames * 1000 / args.fps:.0f} ms: "
                   "`SemanticEncoder.feedback(sequence, ok)` before coding frame i + round "
                   "trip), and codes again under that loss; "
-                  if told else "Our encoder has no feedback method yet: it codes blind "
+                  if told else "Our encoder gets no feedback: it codes blind "
                   "(the same stream as without loss); ")
                + "the baselines get no feedback. Key PSNR: mean over all frames, a lost frame "
                "showing the previous picture (what the operator sees); recovery = "
@@ -964,6 +972,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rtt-frames", type=int, default=1,
                    help="loss test: frames until our encoder learns a frame's fate (round trip; "
                         "default 1 = 100 ms at 10 fps)")
+    p.add_argument("--no-feedback", action="store_true",
+                   help="our encoder gets no receiver reports (a one-way link)")
     p.add_argument("--phantom-every", type=int, default=10,
                    help="phantom check on every n-th frame (0: skip the check)")
     p.add_argument("--seed", type=int, default=7)
