@@ -20,6 +20,8 @@ from typing import Any
 
 import yaml
 
+from semcomm_ros.paths import SHARE
+
 # Node names are also the section names in config/semcomm.yaml.
 SOURCE_NODE = "semcomm_source"
 ENCODER_NODE = "semcomm_encoder"
@@ -27,7 +29,8 @@ LINK_MONITOR_NODE = "semcomm_link_monitor"
 DECODER_NODE = "semcomm_decoder"
 ALL_NODES = "**"  # the ROS 2 parameter-file wildcard section, "/**"
 
-DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config" / "semcomm.yaml"
+#: The shipped parameter file: config/ of the clone, or share/semcomm_ros/config of an install
+DEFAULT_CONFIG = SHARE / "config" / "semcomm.yaml"
 #: Fast DDS profile with a shared-memory segment large enough for raw images
 FASTDDS_PROFILE = DEFAULT_CONFIG.parent / "fastdds.xml"
 

@@ -31,6 +31,7 @@ import numpy as np
 
 from semcomm_ros.codec.config import DetectorConfig
 from semcomm_ros.codec.detect import Detection, Detector, DetectorError, clip_box
+from semcomm_ros.paths import source_tree
 
 log = logging.getLogger("semcomm_ros.codec.coco_onnx")
 
@@ -57,15 +58,17 @@ def detector_dirs(configured: str = "") -> list[Path]:
     """Where ONNX detectors are looked for, in order.
 
     ``detector.onnx_dir`` when set; else ``$SEMCOMM_DETECTORS``; the clone's
-    ``data/detectors`` (written by ``tools/fetch_detectors.sh``); the shared cache
-    ``$SEMCOMM_CACHE/detectors`` (default ``/var/cache/semcomm/detectors``).
+    ``data/detectors`` (written by ``tools/fetch_detectors.sh``; only when running from a
+    clone, a colcon install has none); the shared cache ``$SEMCOMM_CACHE/detectors``
+    (default ``/var/cache/semcomm/detectors``).
     """
     if configured:
         return [Path(configured).expanduser()]
     dirs = []
     if os.environ.get("SEMCOMM_DETECTORS"):
         dirs.append(Path(os.environ["SEMCOMM_DETECTORS"]).expanduser())
-    dirs.append(Path(__file__).resolve().parents[2] / "data" / "detectors")
+    if source_tree() is not None:  # a colcon install has no clone: env and cache only
+        dirs.append(source_tree() / "data" / "detectors")
     dirs.append(Path(os.environ.get("SEMCOMM_CACHE", "/var/cache/semcomm")) / "detectors")
     return dirs
 

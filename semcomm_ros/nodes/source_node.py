@@ -14,7 +14,7 @@ from rclpy.node import Node
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header
 
-from semcomm_ros.config import DEFAULT_CONFIG, SOURCE_NODE
+from semcomm_ros.config import SOURCE_NODE
 from semcomm_ros.io.frame_sources import SourceError, open_source
 from semcomm_ros.node_config import SourceNodeConfig
 from semcomm_ros.nodes.convert import bgr_to_image_msg
@@ -22,6 +22,7 @@ from semcomm_ros.nodes.log_bridge import bridge_library_logs
 from semcomm_ros.nodes.params import declare_config
 from semcomm_ros.nodes.qos import camera_qos
 from semcomm_ros.nodes.runner import run_node
+from semcomm_ros.paths import SHARE
 
 
 class SourceNode(Node):
@@ -41,7 +42,7 @@ class SourceNode(Node):
     def _open(self):
         source = Path(self.cfg.source)
         if not source.is_absolute() and not source.exists():  # relative to the repository
-            source = DEFAULT_CONFIG.parent.parent / source
+            source = SHARE / source
         frames = open_source(source, fps=self.cfg.rate_hz,
                              topic=self.cfg.bag_topic or None)
         stop = self.cfg.start_index + self.cfg.max_frames if self.cfg.max_frames else None

@@ -9,13 +9,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from semcomm_ros.config import ConfigError, describe
+from semcomm_ros.paths import SHARE
 
 BACKENDS = ("none", "embedded", "sd")
 DEVICES = ("auto", "cpu", "cuda")
 SD_MODES = ("img2img", "inpaint")
 
-#: The checkpoint shipped in the repository (a folder, see docs/models/embedded_decoder.md).
-SHIPPED_CHECKPOINT = Path(__file__).resolve().parents[2] / "models" / "embedded_decoder"
+#: The checkpoint shipped in the repository (a folder, see docs/models/embedded_decoder.md):
+#: models/ of the clone, or share/semcomm_ros/models of a colcon install (semcomm_ros.paths).
+SHIPPED_CHECKPOINT = SHARE / "models" / "embedded_decoder"
 
 
 @dataclass
