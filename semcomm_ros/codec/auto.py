@@ -40,6 +40,7 @@ import numpy as np
 from semcomm_ros.codec import imagecodec
 from semcomm_ros.codec.bitstream import pack
 from semcomm_ros.codec.canvas import (
+    Canvas,
     coded_size,
     decode_pair,
     encode_prime,
@@ -76,7 +77,7 @@ FILL = 0.97                          # a search stops once a fit uses this share
 class _Sent:
     """What the encoder sent for one sequence: the canvas it leaves, and what it built on."""
 
-    canvas: np.ndarray
+    canvas: Canvas
     ref: int | None
     weight: np.ndarray
     state: int = PENDING
@@ -85,7 +86,7 @@ class _Sent:
 @dataclass
 class _Candidate:
     mode: int
-    canvas: np.ndarray
+    canvas: Canvas
     distortion: float
     codec: str = ""
     data: bytes = b""
@@ -192,7 +193,7 @@ class AutoCoder(TextureCoder):
     def canvas(self, sequence: int) -> np.ndarray | None:
         """The canvas the decoder holds after ``sequence`` (if it arrived), or None."""
         entry = self._sent.get(sequence)
-        return None if entry is None else entry.canvas
+        return None if entry is None else entry.canvas.image
 
     def feedback(self, sequence: int, ok: bool) -> None:
         """A receiver report: ``sequence`` arrived and decoded (``ok``) or not.
@@ -248,7 +249,7 @@ class AutoCoder(TextureCoder):
             del self._sent[old]  # the sequence went back (a restart) or jumped far
         ref = self._choose_ref()
         entry = self._sent.get(ref) if ref is not None else None
-        if entry is not None and entry.canvas.shape != image.shape:
+        if entry is not None and entry.canvas.image.shape != image.shape:
             ref, entry = None, None
         weights = weight_map.astype(np.float32)
         if entry is not None:
@@ -260,7 +261,7 @@ class AutoCoder(TextureCoder):
         cands: list[_Candidate] = []
         if entry is not None and base + 5 <= budget:
             cands.append(_Candidate(MODE_SKIP, entry.canvas,
-                                    weighted_mse(image, entry.canvas, weights3, total)))
+                                    weighted_mse(image, entry.canvas.image, weights3, total)))
         room_still = budget - base - 9  # width, height, length varints
         if room_still >= MIN_LAYER_BYTES:
             still = self._still(image, room_still, weights3, total)
@@ -347,7 +348,8 @@ class AutoCoder(TextureCoder):
             q, _, data = found
             canvas = np.ascontiguousarray(resize_to(
                 imagecodec.decode(data, codec, small.shape[1], small.shape[0]), width, height))
-            cand = _Candidate(MODE_STILL, canvas, weighted_mse(image, canvas, weights3, total),
+            cand = _Candidate(MODE_STILL, Canvas(canvas),
+                              weighted_mse(image, canvas, weights3, total),
                               codec, data, small.shape[1], small.shape[0], q)
             if best is None or cand.distortion < best.distortion:
                 best, best_index = cand, index
@@ -360,7 +362,7 @@ class AutoCoder(TextureCoder):
                 if len(data) <= room:
                     canvas = np.ascontiguousarray(resize_to(imagecodec.decode(
                         data, codec, small.shape[1], small.shape[0]), width, height))
-                    best = _Candidate(MODE_STILL, canvas,
+                    best = _Candidate(MODE_STILL, Canvas(canvas),
                                       weighted_mse(image, canvas, weights3, total), codec, data,
                                       small.shape[1], small.shape[0], 1)
                     best_index = index
@@ -369,7 +371,7 @@ class AutoCoder(TextureCoder):
             self._still_index = best_index
         return best
 
-    def _video(self, image: np.ndarray, reference: np.ndarray, weights: np.ndarray, room: int,
+    def _video(self, image: np.ndarray, reference: Canvas, weights: np.ndarray, room: int,
                weights3: np.ndarray, total: float) -> _Candidate | None:
         """H.264 P-frame against the synthetic IDR of ``reference``, fitted to ``room``."""
         height, width = image.shape[:2]
@@ -378,13 +380,12 @@ class AutoCoder(TextureCoder):
         scale = VIDEO_SCALES[0] if bpp >= 0.01 else VIDEO_SCALES[1] if bpp >= 0.003 \
             else VIDEO_SCALES[2]
         cw, ch = coded_size(width, height, scale)
-        base = resize_to(reference, cw, ch)
         small = resize_to(image, cw, ch)
         offsets = self._roi_offsets(weights, cw, ch, bpp)
 
         def enc(q: int) -> tuple[int, tuple[bytes, bytes]]:
             ctx = open_x264(cw, ch, q)
-            prime = encode_prime(ctx, base)
+            prime = encode_prime(ctx, reference)
             vframe = to_yuv(small, 1)
             if offsets is not None:
                 vframe = _with_roi(vframe, offsets)
@@ -399,12 +400,13 @@ class AutoCoder(TextureCoder):
             return None
         q, _, (prime, packet) = found
         try:
-            small_out = decode_pair(prime, packet, cw, ch)
+            small_out, yuv = decode_pair(prime, packet, cw, ch)
         except BitstreamError as exc:  # pragma: no cover - our own packet
             log.warning("own H.264 P-frame does not decode (%s); no video candidate", exc)
             return None
         canvas = np.ascontiguousarray(resize_to(small_out, width, height))
-        return _Candidate(MODE_VIDEO, canvas, weighted_mse(image, canvas, weights3, total),
+        return _Candidate(MODE_VIDEO, Canvas(canvas, yuv),
+                          weighted_mse(image, canvas, weights3, total),
                           "h264", packet, cw, ch, 0, q, zlib.crc32(prime))
 
     def _roi_offsets(self, weights: np.ndarray, cw: int, ch: int,

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import zlib
 from collections import OrderedDict
+from dataclasses import dataclass
 from fractions import Fraction
 
 import av
@@ -42,6 +43,20 @@ PRIME_QP = 14  # target quantiser of the synthetic IDR (ipratio is derived from 
 X264_PRESET = "veryfast"
 X264_PARAMS = ("keyint=250:min-keyint=250:bframes=0:scenecut=0:rc-lookahead=0:"
                "sync-lookahead=0:threads=1:sliced-threads=0:repeat-headers=1")
+
+
+@dataclass(frozen=True)
+class Canvas:
+    """A picture the decoder holds: BGR at source size, and its H.264 planes when it has them.
+
+    ``yuv`` (yuv420p, coded size, as PyAV lays it out) is kept for pictures that
+    came out of the H.264 decoder, so that the next synthetic key frame starts
+    from exactly those planes: no BGR <-> YUV round trip (chroma blur, rounding)
+    accumulates along a chain of video frames.
+    """
+
+    image: np.ndarray
+    yuv: np.ndarray | None = None
 
 
 def crf_of(video_q: int) -> float:
@@ -77,21 +92,32 @@ def to_yuv(image: np.ndarray, pts: int) -> av.VideoFrame:
     return frame
 
 
-def encode_prime(ctx: av.CodecContext, base: np.ndarray) -> bytes:
-    """Feed ``base`` (coded size) to a fresh encoder; return the IDR packet's bytes."""
-    data = b"".join(bytes(p) for p in ctx.encode(to_yuv(base, 0)))
+def prime_source(base: Canvas, width: int, height: int) -> av.VideoFrame:
+    """The picture a synthetic key frame encodes: the canvas's own planes when it has them at
+    this coded size, else the BGR canvas scaled to it and converted."""
+    if base.yuv is not None and base.yuv.shape == (height * 3 // 2, width):
+        frame = av.VideoFrame.from_ndarray(base.yuv, format="yuv420p")
+        frame.pts = 0
+        return frame
+    return to_yuv(resize_to(base.image, width, height), 0)
+
+
+def encode_prime(ctx: av.CodecContext, base: Canvas) -> bytes:
+    """Feed ``base`` to a fresh encoder (its coded size); return the IDR packet's bytes."""
+    data = b"".join(bytes(p) for p in ctx.encode(prime_source(base, ctx.width, ctx.height)))
     if not data:
         raise BitstreamError("libx264 gave no synthetic key frame")
     return data
 
 
-def prime_packet(base: np.ndarray, video_q: int) -> bytes:
-    """The synthetic IDR of ``base`` (already at the coded size) for ``video_q``."""
-    return encode_prime(open_x264(base.shape[1], base.shape[0], video_q), base)
+def prime_packet(base: Canvas, width: int, height: int, video_q: int) -> bytes:
+    """The synthetic IDR of ``base`` at the coded size for ``video_q``."""
+    return encode_prime(open_x264(width, height, video_q), base)
 
 
-def decode_pair(prime: bytes, packet: bytes, width: int, height: int) -> np.ndarray:
-    """Decode the synthetic IDR then the P-frame; the P-frame's picture, BGR (coded size)."""
+def decode_pair(prime: bytes, packet: bytes, width: int, height: int
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """Decode the synthetic IDR then the P-frame: the P-frame's (BGR, yuv420p) at coded size."""
     ctx = av.CodecContext.create("h264", "r")
     ctx.options = {"max_pixels": str(mb_pixels(width, height))}
     ctx.thread_count = 1
@@ -108,7 +134,7 @@ def decode_pair(prime: bytes, packet: bytes, width: int, height: int) -> np.ndar
     picture = pictures[-1]
     if (picture.width, picture.height) != (width, height):
         raise BitstreamError("H.264 picture size differs from the declared size")
-    return picture.to_ndarray(format="bgr24")
+    return picture.to_ndarray(format="bgr24"), picture.to_ndarray()
 
 
 def mb_pixels(width: int, height: int) -> int:
@@ -128,7 +154,7 @@ class CanvasRing:
     def __init__(self, size: int):
         """Keep at most ``size`` canvases."""
         self.size = size
-        self._items: OrderedDict[int, np.ndarray] = OrderedDict()
+        self._items: OrderedDict[int, Canvas] = OrderedDict()
 
     def __contains__(self, sequence: int) -> bool:
         """Whether the canvas of ``sequence`` is held."""
@@ -138,14 +164,14 @@ class CanvasRing:
         """Number of canvases held."""
         return len(self._items)
 
-    def get(self, sequence: int) -> np.ndarray:
+    def get(self, sequence: int) -> Canvas:
         """The canvas of ``sequence``; MissingReference when it is not held."""
         canvas = self._items.get(sequence)
         if canvas is None:
             raise MissingReference(f"reference canvas {sequence} is not held")
         return canvas
 
-    def put(self, sequence: int, canvas: np.ndarray) -> None:
+    def put(self, sequence: int, canvas: Canvas) -> None:
         """Hold ``canvas`` for ``sequence``; a sequence that went back (restart) drops newer."""
         for old in [s for s in self._items if s >= sequence]:
             del self._items[old]
@@ -170,7 +196,7 @@ def check_video_layer(frame: CodedFrame) -> None:
         raise BitstreamError(f"H.264 coded size {width}x{height} outside 16 .. source size")
 
 
-def apply_texture(frame: CodedFrame, ring: CanvasRing) -> np.ndarray:
+def apply_texture(frame: CodedFrame, ring: CanvasRing) -> Canvas:
     """The canvas a skip / still / video frame produces (source size, BGR uint8).
 
     Raises MissingReference when the reference is not in ``ring``,
@@ -181,9 +207,9 @@ def apply_texture(frame: CodedFrame, ring: CanvasRing) -> np.ndarray:
     if frame.texture_mode == MODE_STILL:
         image = imagecodec.decode(frame.background, frame.background_codec,
                                   frame.background_width, frame.background_height)
-        return np.ascontiguousarray(resize_to(image, width, height))
+        return Canvas(np.ascontiguousarray(resize_to(image, width, height)))
     base = ring.get(frame.ref_sequence)
-    if base.shape[:2] != (height, width):
+    if base.image.shape[:2] != (height, width):
         raise MissingReference(f"reference canvas {frame.ref_sequence} has another size")
     if frame.texture_mode == MODE_SKIP:
         return base
@@ -191,15 +217,15 @@ def apply_texture(frame: CodedFrame, ring: CanvasRing) -> np.ndarray:
         raise BitstreamError(f"texture mode {frame.texture_mode} has no canvas")
     check_video_layer(frame)
     cw, ch = frame.background_width, frame.background_height
-    prime = prime_packet(resize_to(base, cw, ch), frame.video_q)
+    prime = prime_packet(base, cw, ch, frame.video_q)
     if zlib.crc32(prime) != frame.prime_crc:
         raise ReferenceMismatch("synthetic key frame differs from the encoder's (another "
                                 "libx264 build?)")
     from semcomm_ros.codec.video import check_annexb
 
     check_annexb(frame.background)
-    small = decode_pair(prime, frame.background, cw, ch)
-    return np.ascontiguousarray(resize_to(small, width, height))
+    small, yuv = decode_pair(prime, frame.background, cw, ch)
+    return Canvas(np.ascontiguousarray(resize_to(small, width, height)), yuv)
 
 
 def uses_canvas(frame: CodedFrame) -> bool:

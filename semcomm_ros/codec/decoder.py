@@ -175,7 +175,7 @@ class CompositionDecoder:
         try:
             if uses_canvas(frame):
                 held = apply_texture(frame, self._ring)
-                canvas, new_background, concealed = held.copy(), None, False
+                canvas, new_background, concealed = held.image.copy(), None, False
             else:
                 canvas, new_background, concealed = self._base_picture(frame, height, width)
         except BitstreamError:
