@@ -4,7 +4,7 @@ ros2 launch semcomm_ros base_station.launch.py [config:=...] [rviz:=true]
 """
 from launch.actions import DeclareLaunchArgument, SetEnvironmentVariable
 from launch.conditions import IfCondition
-from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
+from launch.substitutions import EnvironmentVariable, LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node
 from launch_ros.substitutions import FindPackageShare
 
@@ -15,17 +15,19 @@ def generate_launch_description():
     config = LaunchConfiguration("config")
     share = FindPackageShare("semcomm_ros")
     return LaunchDescription([
-        # large shared-memory segment for raw images between local processes (fastdds.xml)
-        SetEnvironmentVariable("FASTDDS_DEFAULT_PROFILES_FILE",
-                               PathJoinSubstitution([share, "config", "fastdds.xml"])),
+        # large shared-memory segment for raw images between local processes (fastdds.xml),
+        # unless the environment already names a profile
+        SetEnvironmentVariable("FASTDDS_DEFAULT_PROFILES_FILE", EnvironmentVariable(
+            "FASTDDS_DEFAULT_PROFILES_FILE",
+            default_value=PathJoinSubstitution([share, "config", "fastdds.xml"]))),
         DeclareLaunchArgument(
             "config", default_value=PathJoinSubstitution([share, "config", "semcomm.yaml"]),
             description="ROS 2 parameter file for all semcomm nodes"),
         DeclareLaunchArgument("rviz", default_value="false", description="start rviz2"),
         Node(package="semcomm_ros", executable="link_monitor_node",
-             name="semcomm_link_monitor", parameters=[config], output="screen"),
+             name="semcomm_link_monitor", namespace="", parameters=[config], output="screen"),
         Node(package="semcomm_ros", executable="decoder_node", name="semcomm_decoder",
-             parameters=[config], output="screen"),
+             namespace="", parameters=[config], output="screen"),
         Node(package="rviz2", executable="rviz2", name="rviz2",
              arguments=["-d", PathJoinSubstitution([share, "rviz", "semcomm.rviz"])],
              condition=IfCondition(LaunchConfiguration("rviz"))),

@@ -1,6 +1,7 @@
 """Both sides on one machine: robot.launch.py + base_station.launch.py.
 
-ros2 launch semcomm_ros semcomm.launch.py source:=/path/to/bag [rviz:=true]
+ros2 launch semcomm_ros semcomm.launch.py source:=/path/to/bag [rviz:=true] [config:=...]
+                                          [camera:=/my/camera/image_raw]
 """
 from launch.actions import DeclareLaunchArgument, IncludeLaunchDescription
 from launch.launch_description_sources import PythonLaunchDescriptionSource
@@ -20,11 +21,14 @@ def generate_launch_description():
             description="ROS 2 parameter file for all semcomm nodes"),
         DeclareLaunchArgument("source", default_value="",
                               description="bag / video / folder to play as the camera"),
+        DeclareLaunchArgument("camera", default_value="/camera/image_raw",
+                              description="camera image topic (remaps /camera/image_raw)"),
         DeclareLaunchArgument("rviz", default_value="false", description="start rviz2"),
         IncludeLaunchDescription(
             PythonLaunchDescriptionSource(PathJoinSubstitution([share, "launch",
                                                                 "robot.launch.py"])),
-            launch_arguments={**args, "source": LaunchConfiguration("source")}.items()),
+            launch_arguments={**args, "source": LaunchConfiguration("source"),
+                              "camera": LaunchConfiguration("camera")}.items()),
         IncludeLaunchDescription(
             PythonLaunchDescriptionSource(PathJoinSubstitution([share, "launch",
                                                                 "base_station.launch.py"])),
