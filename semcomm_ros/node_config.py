@@ -21,6 +21,7 @@ from semcomm_ros.link import LinkConfig
 from semcomm_ros.reconstruction import ReconstructionConfig
 
 RELIABILITIES = ("best_effort", "reliable")
+CAMERA_TRANSPORTS = ("raw", "compressed")
 
 
 @dataclass
@@ -53,7 +54,18 @@ class TopicsConfig:
     """Topic names shared by all nodes."""
 
     camera: str = field(default="/camera/image_raw", metadata=describe(
-        "Raw camera images (sensor_msgs/Image) on the robot"))
+        "Camera images on the robot: sensor_msgs/Image here, or CompressedImage on "
+        "<camera>/compressed when camera_transport is compressed (image_transport's naming)"))
+    camera_transport: str = field(default="raw", metadata=describe(
+        "raw (sensor_msgs/Image) or compressed (sensor_msgs/CompressedImage, JPEG/PNG)"))
+    camera_info: str = field(default="/camera/camera_info", metadata=describe(
+        "CameraInfo of the camera on the robot (empty: none); forwarded to the base station "
+        "when it changes, not per frame"))
+    link_camera_info: str = field(default="/semcomm/link/camera_info", metadata=describe(
+        "CameraInfo robot -> base station: reliable, transient local, sent on change only"))
+    reconstruction_camera_info: str = field(default="/semcomm/camera_info", metadata=describe(
+        "CameraInfo republished beside every reconstruction, same stamp and frame "
+        "(image_transport's <namespace>/camera_info; empty: not published)"))
     semantics: str = field(default="/semcomm/semantics", metadata=describe(
         "WeightedSemantics frames, robot -> base station"))
     reconstruction: str = field(default="/semcomm/reconstruction", metadata=describe(
@@ -66,6 +78,19 @@ class TopicsConfig:
         "LinkState, base station -> robot"))
     frame_report: str = field(default="/semcomm/frame_report", metadata=describe(
         "FrameReport, decoder -> link monitor"))
+    detections: str = field(default="/semcomm/detections", metadata=describe(
+        "visualization_msgs/MarkerArray of the received objects for rviz (empty: none)"))
+    diagnostics: str = field(default="/diagnostics", metadata=describe(
+        "diagnostic_msgs/DiagnosticArray of node and link health (empty: none)"))
+
+    def validate(self) -> None:
+        """Raise ConfigError on an unknown camera transport or an empty required topic."""
+        if self.camera_transport not in CAMERA_TRANSPORTS:
+            raise ConfigError(f"topics.camera_transport must be one of {CAMERA_TRANSPORTS}")
+        for name in ("camera", "semantics", "reconstruction", "link_state", "frame_report",
+                     "link_camera_info"):
+            if not getattr(self, name):
+                raise ConfigError(f"topics.{name} must not be empty")
 
 
 @dataclass
@@ -102,6 +127,8 @@ class EncoderNodeConfig:
         "Follow LinkState.recommended_frame_bytes when it arrives"))
     max_budget_bytes: int = field(default=200_000, metadata=describe(
         "Upper bound on any budget, whatever LinkState says"))
+    diagnostics_period_s: float = field(default=1.0, metadata=describe(
+        "Seconds between DiagnosticArray messages"))
     topics: TopicsConfig = field(default_factory=TopicsConfig)
     qos: QosConfig = field(default_factory=QosConfig)
     codec: CodecConfig = field(default_factory=CodecConfig)
@@ -110,6 +137,8 @@ class EncoderNodeConfig:
         """Raise ConfigError on bad values."""
         if not 0 < self.default_budget_bytes <= self.max_budget_bytes:
             raise ConfigError("encoder: need 0 < default_budget_bytes <= max_budget_bytes")
+        if self.diagnostics_period_s <= 0:
+            raise ConfigError("encoder: diagnostics_period_s must be > 0")
 
 
 @dataclass
@@ -118,24 +147,46 @@ class LinkMonitorNodeConfig:
 
     publish_rate_hz: float = field(default=5.0, metadata=describe(
         "How often LinkState is published, Hz"))
+    diagnostics_period_s: float = field(default=1.0, metadata=describe(
+        "Seconds between DiagnosticArray messages"))
     topics: TopicsConfig = field(default_factory=TopicsConfig)
     qos: QosConfig = field(default_factory=QosConfig)
     link: LinkConfig = field(default_factory=LinkConfig)
 
     def validate(self) -> None:
         """Raise ConfigError on bad values."""
-        if self.publish_rate_hz <= 0:
-            raise ConfigError("link monitor: publish_rate_hz must be > 0")
+        if self.publish_rate_hz <= 0 or self.diagnostics_period_s <= 0:
+            raise ConfigError("link monitor: publish_rate_hz and diagnostics_period_s must be > 0")
 
 
 @dataclass
 class DecoderNodeConfig:
     """Base station: WeightedSemantics -> Image (+ FrameReport)."""
 
+    compressed_output: bool = field(default=False, metadata=describe(
+        "Also publish the reconstruction as sensor_msgs/CompressedImage (JPEG) on "
+        "<reconstruction>/compressed, for image_transport users"))
+    compressed_quality: int = field(default=85, metadata=describe(
+        "JPEG quality of the compressed reconstruction, 1-100"))
+    marker_scale: float = field(default=0.001, metadata=describe(
+        "Detection markers without CameraInfo: metres per image pixel on the plane "
+        "z = marker_depth of the image's frame (docs/architecture.md, rviz)"))
+    marker_depth: float = field(default=1.0, metadata=describe(
+        "Detection markers: distance of the image plane from the camera, metres"))
+    diagnostics_period_s: float = field(default=1.0, metadata=describe(
+        "Seconds between DiagnosticArray messages"))
     topics: TopicsConfig = field(default_factory=TopicsConfig)
     qos: QosConfig = field(default_factory=QosConfig)
     codec: CodecConfig = field(default_factory=CodecConfig)
     reconstruction: ReconstructionConfig = field(default_factory=ReconstructionConfig)
+
+    def validate(self) -> None:
+        """Raise ConfigError on bad values."""
+        if not 1 <= self.compressed_quality <= 100:
+            raise ConfigError("decoder: compressed_quality must be in [1, 100]")
+        if self.marker_scale <= 0 or self.marker_depth <= 0 or self.diagnostics_period_s <= 0:
+            raise ConfigError("decoder: marker_scale, marker_depth and diagnostics_period_s "
+                              "must be > 0")
 
 
 #: node name (= section of config/semcomm.yaml) -> its configuration class

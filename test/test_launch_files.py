@@ -52,9 +52,25 @@ def test_launch_file_compiles_and_names_real_things(repo, name):
 
 
 def test_rviz_config_shows_the_demo_topics(repo):
-    from semcomm_ros.node_config import TopicsConfig
+    import yaml
 
-    rviz = (repo / "rviz" / "semcomm.rviz").read_text()
+    from semcomm_ros.node_config import SourceNodeConfig, TopicsConfig
+
+    rviz = yaml.safe_load((repo / "rviz" / "semcomm.rviz").read_text())
+    manager = rviz["Visualization Manager"]
+    displays = manager["Displays"]
+    for d in displays:
+        assert {"Class", "Name", "Enabled"} <= set(d), d
+        assert d["Class"].startswith("rviz_default_plugins/"), d["Class"]
+    by_topic = {d["Topic"]["Value"]: d["Class"] for d in displays if "Topic" in d}
     t = TopicsConfig()
     for topic in (t.camera, t.reconstruction, t.weight_map, t.composite):
-        assert f"Value: {topic}\n" in rviz, topic
+        assert by_topic.get(topic) in ("rviz_default_plugins/Image",
+                                       "rviz_default_plugins/Camera"), topic
+    assert by_topic[t.detections] == "rviz_default_plugins/MarkerArray"
+    assert "rviz_default_plugins/Camera" in {d["Class"] for d in displays}
+    # markers live in the images' frame (docs/architecture.md), so that is the fixed frame
+    assert manager["Global Options"]["Fixed Frame"] == SourceNodeConfig().frame_id
+    for d in displays:  # QoS of image displays matches the best-effort image topics
+        if d["Class"] in ("rviz_default_plugins/Image", "rviz_default_plugins/Camera"):
+            assert d["Topic"]["Reliability Policy"] == "Best Effort", d["Name"]

@@ -68,3 +68,52 @@ def bgr_to_image_fields(img: np.ndarray) -> dict:
     h, w = img.shape[:2]
     return {"height": h, "width": w, "encoding": "bgr8", "is_bigendian": 0,
             "step": w * 3, "data": img.tobytes()}
+
+
+#: largest compressed image accepted, bytes (a 8192x8192 JPEG at high quality is far less)
+MAX_COMPRESSED_BYTES = 64 * 1024 * 1024
+
+
+def compressed_to_bgr(data: bytes | bytearray | memoryview | np.ndarray, fmt: str = "",
+                      max_side: int = MAX_SIDE) -> np.ndarray:
+    """A sensor_msgs/CompressedImage payload (JPEG or PNG) -> HxWx3 uint8 BGR.
+
+    The picture's size is read from its header (Pillow, no pixels decoded) and
+    checked against ``max_side`` before anything is decoded, so a small message
+    that declares a huge picture is refused without allocating it. ``fmt`` is the
+    message's ``format`` field ("jpeg", "png", "bgr8; jpeg compressed bgr8", ...);
+    image_transport's compressedDepth (16-bit depth) is refused.
+    """
+    import io
+
+    from PIL import Image as PILImage
+
+    if "compresseddepth" in fmt.replace(" ", "").lower():
+        raise ImageEncodingError("compressedDepth images are not camera pictures")
+    buf = bytes(data) if not isinstance(data, bytes) else data
+    if not 0 < len(buf) <= MAX_COMPRESSED_BYTES:
+        raise ImageEncodingError(f"compressed image of {len(buf)} bytes")
+    try:
+        with PILImage.open(io.BytesIO(buf)) as probe:
+            width, height = probe.size
+            kind = probe.format
+    except Exception as exc:  # noqa: BLE001 - any unreadable header is a bad image
+        raise ImageEncodingError(f"not a JPEG/PNG image: {exc}") from exc
+    if kind not in ("JPEG", "PNG"):
+        raise ImageEncodingError(f"unsupported compressed format {kind}")
+    if not (1 <= width <= max_side and 1 <= height <= max_side):
+        raise ImageEncodingError(f"compressed image size {width}x{height} outside 1..{max_side}")
+    img = cv2.imdecode(np.frombuffer(buf, np.uint8), cv2.IMREAD_COLOR)
+    if img is None or img.shape[:2] != (height, width):
+        raise ImageEncodingError("compressed image does not decode")
+    return img
+
+
+def bgr_to_jpeg(img: np.ndarray, quality: int = 85) -> bytes:
+    """HxWx3 uint8 BGR -> JPEG bytes (the payload of a CompressedImage, format "jpeg")."""
+    if img.ndim != 3 or img.shape[2] != 3 or img.dtype != np.uint8:
+        raise ImageEncodingError(f"expected HxWx3 uint8, got {img.shape} {img.dtype}")
+    ok, data = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+    if not ok:
+        raise ImageEncodingError("JPEG encoding failed")
+    return data.tobytes()

@@ -7,12 +7,17 @@ from __future__ import annotations
 
 import numpy as np
 from builtin_interfaces.msg import Time
-from sensor_msgs.msg import Image, RegionOfInterest
+from sensor_msgs.msg import CompressedImage, Image, RegionOfInterest
 from std_msgs.msg import Header
 
 from semcomm_ros.codec.bitstream import packed_size
 from semcomm_ros.codec.frame import BitstreamError, CodedFrame, CodedObject
-from semcomm_ros.io.image_encoding import bgr_to_image_fields, image_to_bgr
+from semcomm_ros.io.image_encoding import (
+    bgr_to_image_fields,
+    bgr_to_jpeg,
+    compressed_to_bgr,
+    image_to_bgr,
+)
 from semcomm_ros.msg import SemanticObject, WeightedSemantics
 
 try:  # pragma: no cover - depends on the installation
@@ -37,6 +42,19 @@ def bgr_to_image_msg(img: np.ndarray, header: Header) -> Image:
     msg = Image(header=header, height=fields["height"], width=fields["width"],
                 encoding="bgr8", is_bigendian=0, step=fields["step"])
     msg.data = fields["data"]
+    return msg
+
+
+def compressed_msg_to_bgr(msg: CompressedImage, max_side: int = 8192) -> np.ndarray:
+    """sensor_msgs/CompressedImage (JPEG/PNG) -> HxWx3 uint8 BGR (ImageEncodingError if bad)."""
+    return compressed_to_bgr(msg.data, msg.format, max_side)
+
+
+def bgr_to_compressed_msg(img: np.ndarray, header: Header, quality: int = 85
+                          ) -> CompressedImage:
+    """HxWx3 uint8 BGR -> sensor_msgs/CompressedImage, format "jpeg" (image_transport)."""
+    msg = CompressedImage(header=header, format="jpeg")
+    msg.data = bgr_to_jpeg(img, quality)
     return msg
 
 

@@ -3,19 +3,30 @@ from __future__ import annotations
 
 import time
 
+from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.node import Node
-from sensor_msgs.msg import Image
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
+from std_msgs.msg import Header
+from visualization_msgs.msg import MarkerArray
 
 from semcomm_ros.codec import BitstreamError, CompositionDecoder
 from semcomm_ros.codec.frame import MissingReference
 from semcomm_ros.config import DECODER_NODE
 from semcomm_ros.msg import FrameReport, WeightedSemantics
 from semcomm_ros.node_config import DecoderNodeConfig
-from semcomm_ros.nodes.convert import bgr_to_image_msg, msg_to_frame, received_bytes
+from semcomm_ros.nodes.convert import (
+    bgr_to_compressed_msg,
+    bgr_to_image_msg,
+    msg_to_frame,
+    received_bytes,
+)
+from semcomm_ros.nodes.diagnostics import OK, WARN, Health, to_array
 from semcomm_ros.nodes.log_bridge import bridge_library_logs
-from semcomm_ros.nodes.params import declare_config
-from semcomm_ros.nodes.qos import control_qos, image_qos
+from semcomm_ros.nodes.markers import objects_to_markers
+from semcomm_ros.nodes.params import changed, declare_config, watch_config
+from semcomm_ros.nodes.qos import control_qos, image_qos, latched_qos
 from semcomm_ros.nodes.runner import run_node
+from semcomm_ros.nodes.wiring import Wiring
 from semcomm_ros.reconstruction import make_reconstructor
 from semcomm_ros.visualize import weight_overlay
 
@@ -30,15 +41,46 @@ class DecoderNode(Node):
         self.decoder = CompositionDecoder(self.cfg.codec)
         self.reconstructor = make_reconstructor(self.cfg.reconstruction)
         self.get_logger().info(f"reconstruction backend: {self.reconstructor.name}")
-        iq, cq = image_qos(self.cfg.qos), control_qos(self.cfg.qos)
-        t = self.cfg.topics
-        self.pub_image = self.create_publisher(Image, t.reconstruction, iq)
-        self.pub_composite = self.create_publisher(Image, t.composite, iq) if t.composite else None
-        self.pub_overlay = self.create_publisher(Image, t.weight_map, iq) if t.weight_map else None
-        self.pub_report = self.create_publisher(FrameReport, t.frame_report, cq)
-        self.create_subscription(WeightedSemantics, t.semantics, self._on_frame, iq)
+        self.camera_info: CameraInfo | None = None
         self.decoded = 0
         self.dropped = 0
+        self.last_ms = 0.0
+        self.health = Health(f"{self.get_name()}: decoder")
+        self.wiring = Wiring(self)
+        self._wire()
+        watch_config(self, DecoderNodeConfig, self._reconfigure)
+
+    def _wire(self) -> None:
+        """Publishers, subscriptions and timers from the current configuration."""
+        w, t, c = self.wiring, self.cfg.topics, self.cfg
+        iq, cq = image_qos(c.qos), control_qos(c.qos)
+        self.pub_image = w.publisher(Image, t.reconstruction, iq)
+        self.pub_compressed = w.publisher(CompressedImage, t.reconstruction.rstrip("/")
+                                          + "/compressed", iq) if c.compressed_output else None
+        self.pub_composite = w.publisher(Image, t.composite, iq) if t.composite else None
+        self.pub_overlay = w.publisher(Image, t.weight_map, iq) if t.weight_map else None
+        self.pub_markers = w.publisher(MarkerArray, t.detections, 10) if t.detections else None
+        self.pub_info = w.publisher(CameraInfo, t.reconstruction_camera_info, iq) \
+            if t.reconstruction_camera_info else None
+        self.pub_report = w.publisher(FrameReport, t.frame_report, cq)
+        self.pub_diag = w.publisher(DiagnosticArray, t.diagnostics, 10) if t.diagnostics else None
+        w.subscription(WeightedSemantics, t.semantics, self._on_frame, iq)
+        w.subscription(CameraInfo, t.link_camera_info, self._on_camera_info, latched_qos())
+        w.timer(c.diagnostics_period_s, self._publish_health)
+
+    def _reconfigure(self, cfg: DecoderNodeConfig) -> None:
+        old, self.cfg = self.cfg, cfg
+        if cfg.codec != old.codec:
+            self.decoder.update_config(cfg.codec)
+        if cfg.reconstruction != old.reconstruction:
+            self.reconstructor = make_reconstructor(cfg.reconstruction)
+            self.get_logger().info(f"reconstruction backend: {self.reconstructor.name}")
+        if changed(old, cfg, "topics", "qos", "compressed_output", "diagnostics_period_s"):
+            self.wiring.clear()
+            self._wire()
+
+    def _on_camera_info(self, msg: CameraInfo) -> None:
+        self.camera_info = msg
 
     def _on_frame(self, msg: WeightedSemantics) -> None:
         received = self.get_clock().now()
@@ -61,29 +103,57 @@ class DecoderNode(Node):
         except Exception as exc:  # noqa: BLE001 - node boundary: log, drop, keep serving
             self._drop(report, msg, frame, f"{type(exc).__name__}: {exc}")
             return
-        self.pub_image.publish(bgr_to_image_msg(image, msg.header))
+        self._publish_picture(image, msg.header)
         if self.pub_composite is not None:
             self.pub_composite.publish(bgr_to_image_msg(decoded.image, msg.header))
         if self.pub_overlay is not None:
             self.pub_overlay.publish(bgr_to_image_msg(weight_overlay(image, decoded), msg.header))
+        if self.pub_markers is not None:
+            k = tuple(self.camera_info.k) if self.camera_info is not None else None
+            self.pub_markers.publish(objects_to_markers(
+                decoded.objects, msg.header, image.shape[1], image.shape[0],
+                self.cfg.marker_depth, self.cfg.marker_scale, k))
         report.bytes = received_bytes(msg, frame)
-        report.decode_time_ms = (time.perf_counter() - t0) * 1e3
+        report.decode_time_ms = self.last_ms = (time.perf_counter() - t0) * 1e3
         report.decoded_ok = True
         report.header.stamp = self.get_clock().now().to_msg()
         self.pub_report.publish(report)
         self.decoded += 1
+
+    def _publish_picture(self, image, header: Header) -> None:
+        """The reconstruction, and beside it its CameraInfo and compressed copy."""
+        self.pub_image.publish(bgr_to_image_msg(image, header))
+        if self.pub_compressed is not None:
+            self.pub_compressed.publish(bgr_to_compressed_msg(image, header,
+                                                              self.cfg.compressed_quality))
+        if self.pub_info is not None and self.camera_info is not None:
+            info = self.camera_info
+            info.header = header  # same stamp and frame as the picture it describes
+            self.pub_info.publish(info)
 
     def _drop(self, report: FrameReport, msg: WeightedSemantics, frame, why: str,
               conceal: bool = False) -> None:
         self.dropped += 1
         concealed = self.decoder.conceal(msg.sequence) if conceal else None
         if concealed is not None:
-            self.pub_image.publish(bgr_to_image_msg(concealed.image, msg.header))
+            self._publish_picture(concealed.image, msg.header)
         report.bytes = min(received_bytes(msg, frame), 2**32 - 1)
         self.get_logger().warning(f"dropping frame {msg.sequence}: {why}")
         report.decoded_ok = False
         report.header.stamp = self.get_clock().now().to_msg()
         self.pub_report.publish(report)
+
+    def _publish_health(self) -> None:
+        level, message = OK, "decoding"
+        if self.decoded == 0:
+            level, message = WARN, f"no frame decoded yet from {self.cfg.topics.semantics}"
+        elif self.dropped > self.decoded / 10:
+            level, message = WARN, "more than 10 % of the frames dropped"
+        self.health.set(level, message, decoded=self.decoded, dropped=self.dropped,
+                        backend=self.reconstructor.name, decode_ms=self.last_ms,
+                        camera_info=self.camera_info is not None)
+        if self.pub_diag is not None:
+            self.pub_diag.publish(to_array(self.get_clock().now().to_msg(), [self.health]))
 
 
 def main(args: list[str] | None = None) -> None:

@@ -8,18 +8,21 @@ from __future__ import annotations
 
 import time
 
+from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.node import Node
-from sensor_msgs.msg import Image
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
 from semcomm_ros.codec import SemanticEncoder
 from semcomm_ros.config import ENCODER_NODE
 from semcomm_ros.msg import FrameReport, LinkState, WeightedSemantics
 from semcomm_ros.node_config import EncoderNodeConfig
-from semcomm_ros.nodes.convert import frame_to_msg, image_msg_to_bgr
+from semcomm_ros.nodes.convert import compressed_msg_to_bgr, frame_to_msg, image_msg_to_bgr
+from semcomm_ros.nodes.diagnostics import OK, WARN, Health, to_array
 from semcomm_ros.nodes.log_bridge import bridge_library_logs
-from semcomm_ros.nodes.params import declare_config, watch_config
-from semcomm_ros.nodes.qos import camera_qos, control_qos, image_qos
+from semcomm_ros.nodes.params import changed, declare_config, watch_config
+from semcomm_ros.nodes.qos import camera_qos, control_qos, image_qos, latched_qos
 from semcomm_ros.nodes.runner import run_node
+from semcomm_ros.nodes.wiring import Wiring
 
 
 class EncoderNode(Node):
@@ -32,21 +35,47 @@ class EncoderNode(Node):
         self.encoder = SemanticEncoder(self.cfg.codec)
         self.sequence = 0
         self.link_budget: int | None = None
-        self.pub = self.create_publisher(WeightedSemantics, self.cfg.topics.semantics,
-                                         image_qos(self.cfg.qos))
-        self.create_subscription(Image, self.cfg.topics.camera, self._on_image,
-                                 camera_qos(self.cfg.qos))
-        self.create_subscription(LinkState, self.cfg.topics.link_state, self._on_link_state,
-                                 control_qos(self.cfg.qos))
-        self.create_subscription(FrameReport, self.cfg.topics.frame_report, self._on_report,
-                                 control_qos(self.cfg.qos))
+        self.last_info: CameraInfo | None = None
+        self.health = Health(f"{self.get_name()}: encoder")
+        self.stats = {"dropped": 0, "encode_ms": 0.0, "bytes": 0, "last_level": 0}
+        self.wiring = Wiring(self)
+        self._wire()
         watch_config(self, EncoderNodeConfig, self._reconfigure)
-        self.get_logger().info(f"encoding {self.cfg.topics.camera} -> {self.cfg.topics.semantics}"
-                               f", default budget {self.cfg.default_budget_bytes} B/frame")
+        self.get_logger().info(f"encoding {self._camera_topic()} -> {self.cfg.topics.semantics}"
+                               f", default budget {self.cfg.default_budget_bytes} B/frame, "
+                               f"detector {self.encoder.detector.name}")
+
+    def _camera_topic(self) -> str:
+        t = self.cfg.topics
+        return t.camera.rstrip("/") + "/compressed" if t.camera_transport == "compressed" \
+            else t.camera
+
+    def _wire(self) -> None:
+        """Publishers, subscriptions and timers from the current configuration."""
+        w, t, q = self.wiring, self.cfg.topics, self.cfg.qos
+        self.pub = w.publisher(WeightedSemantics, t.semantics, image_qos(q))
+        image_type = CompressedImage if t.camera_transport == "compressed" else Image
+        w.subscription(image_type, self._camera_topic(), self._on_image, camera_qos(q))
+        w.subscription(LinkState, t.link_state, self._on_link_state, control_qos(q))
+        w.subscription(FrameReport, t.frame_report, self._on_report, control_qos(q))
+        self.pub_info = None
+        if t.camera_info:
+            self.pub_info = w.publisher(CameraInfo, t.link_camera_info, latched_qos())
+            w.subscription(CameraInfo, t.camera_info, self._on_camera_info, 10)
+            self.last_info = None  # forward the next one
+        self.pub_diag = w.publisher(DiagnosticArray, t.diagnostics, 10) if t.diagnostics else None
+        w.timer(self.cfg.diagnostics_period_s, self._publish_health)
 
     def _reconfigure(self, cfg: EncoderNodeConfig) -> None:
+        rewire = changed(self.cfg, cfg, "topics", "qos") or \
+            cfg.diagnostics_period_s != self.cfg.diagnostics_period_s
         self.encoder.update_config(cfg.codec)
         self.cfg = cfg
+        if rewire:
+            self.wiring.clear()
+            self._wire()
+            self.get_logger().info(f"topics/QoS changed: now {self._camera_topic()} -> "
+                                   f"{cfg.topics.semantics}")
 
     def budget(self) -> int:
         """Byte budget for the next frame."""
@@ -61,20 +90,52 @@ class EncoderNode(Node):
     def _on_report(self, msg: FrameReport) -> None:
         self.encoder.feedback(msg.sequence, msg.decoded_ok)
 
-    def _on_image(self, msg: Image) -> None:
+    def _on_camera_info(self, msg: CameraInfo) -> None:
+        """Forward CameraInfo across the link only when the calibration or size changes."""
+        last = self.last_info
+        if last is not None and (last.width, last.height, list(last.k), list(last.d),
+                                 last.distortion_model, last.header.frame_id) == (
+                msg.width, msg.height, list(msg.k), list(msg.d), msg.distortion_model,
+                msg.header.frame_id):
+            return
+        self.last_info = msg
+        if self.pub_info is not None:
+            self.pub_info.publish(msg)
+
+    def _on_image(self, msg: Image | CompressedImage) -> None:
         try:
-            img = image_msg_to_bgr(msg)
+            if isinstance(msg, CompressedImage):
+                img = compressed_msg_to_bgr(msg, self.cfg.codec.limits.max_dimension)
+                encoding = "bgr8"
+            else:
+                img = image_msg_to_bgr(msg)
+                encoding = msg.encoding
             t0 = time.perf_counter()
             frame = self.encoder.encode(img, byte_budget=self.budget(), sequence=self.sequence)
             frame.encode_time_ms = (time.perf_counter() - t0) * 1e3
-            frame.source_encoding = msg.encoding
+            frame.source_encoding = encoding
         except Exception as exc:  # noqa: BLE001 - node boundary: log, drop the frame, keep serving
+            self.stats["dropped"] += 1
             self.get_logger().error(f"dropping camera frame: {type(exc).__name__}: {exc}")
             return
         out = frame_to_msg(frame, msg.header)
         out.send_stamp = self.get_clock().now().to_msg()
         self.pub.publish(out)
         self.sequence += 1
+        self.stats.update(encode_ms=frame.encode_time_ms, bytes=frame.bytes_used,
+                          last_level=frame.level)
+
+    def _publish_health(self) -> None:
+        detector = self.encoder.detector.name
+        level, message = OK, "encoding"
+        if detector == "opencv":
+            level, message = WARN, "OpenCV fallback detector: key objects are unreliable"
+        if self.sequence == 0:
+            level, message = WARN, f"no camera frame yet on {self._camera_topic()}"
+        self.health.set(level, message, frames=self.sequence, budget_bytes=self.budget(),
+                        detector=detector, coder=self.cfg.codec.texture.coder, **self.stats)
+        if self.pub_diag is not None:
+            self.pub_diag.publish(to_array(self.get_clock().now().to_msg(), [self.health]))
 
 
 def main(args: list[str] | None = None) -> None:

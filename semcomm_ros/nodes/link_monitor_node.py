@@ -1,6 +1,7 @@
 """Link monitor node: receiver reports in, link estimate and byte budget out."""
 from __future__ import annotations
 
+from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.node import Node
 from std_msgs.msg import Header
 
@@ -9,10 +10,12 @@ from semcomm_ros.link import FrameReportSample, LinkEstimator
 from semcomm_ros.msg import FrameReport, LinkState
 from semcomm_ros.node_config import LinkMonitorNodeConfig
 from semcomm_ros.nodes.convert import stamp_to_ns
+from semcomm_ros.nodes.diagnostics import ERROR, OK, WARN, Health, to_array
 from semcomm_ros.nodes.log_bridge import bridge_library_logs
-from semcomm_ros.nodes.params import declare_config, watch_config
+from semcomm_ros.nodes.params import changed, declare_config, watch_config
 from semcomm_ros.nodes.qos import control_qos
 from semcomm_ros.nodes.runner import run_node
+from semcomm_ros.nodes.wiring import Wiring
 
 
 class LinkMonitorNode(Node):
@@ -23,16 +26,28 @@ class LinkMonitorNode(Node):
         bridge_library_logs(self)  # library warnings (detector fallback, ...) -> /rosout
         self.cfg: LinkMonitorNodeConfig = declare_config(self, LinkMonitorNodeConfig)
         self.estimator = LinkEstimator(self.cfg.link)
-        qos = control_qos(self.cfg.qos)
-        self.pub = self.create_publisher(LinkState, self.cfg.topics.link_state, qos)
-        self.sub = self.create_subscription(FrameReport, self.cfg.topics.frame_report,
-                                            self._on_report, qos)
-        self.timer = self.create_timer(1.0 / self.cfg.publish_rate_hz, self._publish)
+        self.health = Health(f"{self.get_name()}: link")
+        self.last = None
+        self.wiring = Wiring(self)
+        self._wire()
         watch_config(self, LinkMonitorNodeConfig, self._reconfigure)
 
+    def _wire(self) -> None:
+        """Publishers, subscriptions and timers from the current configuration."""
+        w, t = self.wiring, self.cfg.topics
+        qos = control_qos(self.cfg.qos)
+        self.pub = w.publisher(LinkState, t.link_state, qos)
+        w.subscription(FrameReport, t.frame_report, self._on_report, qos)
+        w.timer(1.0 / self.cfg.publish_rate_hz, self._publish)
+        self.pub_diag = w.publisher(DiagnosticArray, t.diagnostics, 10) if t.diagnostics else None
+        w.timer(self.cfg.diagnostics_period_s, self._publish_health)
+
     def _reconfigure(self, cfg: LinkMonitorNodeConfig) -> None:
+        old, self.cfg = self.cfg, cfg
         self.estimator.config = cfg.link
-        self.cfg = cfg
+        if changed(old, cfg, "topics", "qos", "publish_rate_hz", "diagnostics_period_s"):
+            self.wiring.clear()
+            self._wire()
 
     def _now(self) -> float:
         return self.get_clock().now().nanoseconds * 1e-9
@@ -60,6 +75,30 @@ class LinkMonitorNode(Node):
         msg.estimator_state = int(est.state)
         msg.window_reports = est.window_reports
         self.pub.publish(msg)
+        self.last = est
+
+    def _publish_health(self) -> None:
+        est = self.last
+        if est is None:
+            self.health.set(WARN, "no estimate yet")
+        else:
+            state = getattr(est.state, "name", str(est.state))
+            level, message = OK, f"{est.estimated_throughput_bps / 1e3:.0f} kbit/s, {state}"
+            if est.window_reports == 0:
+                level, message = ERROR, f"no FrameReport in the window: link dead? ({state})"
+            elif est.loss_fraction > 0.1:
+                level = WARN
+                message += f", {100 * est.loss_fraction:.0f} % lost"
+            self.health.set(level, message, state=state,
+                            estimate_kbps=est.estimated_throughput_bps / 1e3,
+                            delivered_kbps=est.delivered_rate_bps / 1e3,
+                            one_way_delay_ms=est.one_way_delay_ms,
+                            delay_trend_ms_per_s=est.delay_trend_ms_per_s,
+                            loss_fraction=float(est.loss_fraction),
+                            frame_bytes=est.recommended_frame_bytes,
+                            reports_in_window=est.window_reports)
+        if self.pub_diag is not None:
+            self.pub_diag.publish(to_array(self.get_clock().now().to_msg(), [self.health]))
 
 
 def main(args: list[str] | None = None) -> None:

@@ -4,7 +4,7 @@ Every leaf of the dataclass tree becomes one parameter (dotted name) with a
 descriptor carrying its description and type; values from a parameter file
 (``--ros-args --params-file config/semcomm.yaml``) override the defaults.
 Changes at run time are validated through the same schema before they are
-accepted.
+accepted, then applied (:func:`watch_config`).
 """
 from __future__ import annotations
 
@@ -71,11 +71,22 @@ def read_config(node: Node, cls: type) -> Any:
     return from_flat_params(cls, _current(node, names))
 
 
-def watch_config(node: Node, cls: type, on_change: Callable[[Any], None]) -> None:
-    """Validate parameter changes against the schema; call ``on_change(config)`` if valid."""
-    names = list(to_flat_params(cls()).keys())
+def watch_config(node: Node, cls: type, apply: Callable[[Any], None],
+                 check: Callable[[Any, Any], str | None] | None = None) -> None:
+    """Live parameters: validate a change in the on-set callback, apply it in the post-set one.
 
-    def callback(params: list[Parameter]) -> SetParametersResult:
+    On set, the new values are merged with the current ones and built into ``cls``
+    (its own ``validate`` runs); a ConfigError rejects the change with its message.
+    ``check(old, new)`` may reject a change that is valid but cannot take effect while
+    the node runs, by returning the reason (say, a source file being played). Once
+    rclpy has stored the values, ``apply(new)`` puts them into effect; if that fails
+    the error is logged (the values are already set, so the node keeps the parts it
+    could apply and says which failed).
+    """
+    names = list(to_flat_params(cls()).keys())
+    state = {"config": read_config(node, cls), "pending": None}
+
+    def on_set(params: list[Parameter]) -> SetParametersResult:
         flat = _current(node, names)
         for p in params:
             if p.name in flat or p.name in names:
@@ -84,10 +95,27 @@ def watch_config(node: Node, cls: type, on_change: Callable[[Any], None]) -> Non
             config = from_flat_params(cls, flat)
         except ConfigError as exc:
             return SetParametersResult(successful=False, reason=str(exc))
-        try:
-            on_change(config)
-        except Exception as exc:  # noqa: BLE001 - reject, keep the old configuration
-            return SetParametersResult(successful=False, reason=f"rejected: {exc}")
+        reason = check(state["config"], config) if check else None
+        if reason:
+            return SetParametersResult(successful=False, reason=f"cannot apply live: {reason}")
+        state["pending"] = config
         return SetParametersResult(successful=True)
 
-    node.add_on_set_parameters_callback(callback)
+    def post_set(params: list[Parameter]) -> None:
+        config, state["pending"] = state["pending"], None
+        if config is None:
+            return
+        try:
+            apply(config)
+        except Exception as exc:  # noqa: BLE001 - keep serving; say what did not apply
+            node.get_logger().error(f"parameter change not fully applied: "
+                                    f"{type(exc).__name__}: {exc}")
+        state["config"] = config
+
+    node.add_on_set_parameters_callback(on_set)
+    node.add_post_set_parameters_callback(post_set)
+
+
+def changed(old: Any, new: Any, *sections: str) -> bool:
+    """True when any of the named top-level sections differs between two configs."""
+    return any(getattr(old, s) != getattr(new, s) for s in sections)

@@ -28,3 +28,14 @@ def control_qos(cfg: QosConfig) -> QoSProfile:
     return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=cfg.control_depth,
                       reliability=_RELIABILITY[cfg.control_reliability],
                       durability=DurabilityPolicy.VOLATILE)
+
+
+def latched_qos() -> QoSProfile:
+    """Profile for state sent on change only (CameraInfo across the link).
+
+    The last message is kept for subscribers that join later (reliable, transient
+    local, depth 1).
+    """
+    return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1,
+                      reliability=ReliabilityPolicy.RELIABLE,
+                      durability=DurabilityPolicy.TRANSIENT_LOCAL)

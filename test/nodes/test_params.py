@@ -47,3 +47,27 @@ def test_runtime_change_is_validated_and_applied():
     finally:
         node.destroy_node()
         rclpy.shutdown(context=ctx)
+
+
+def test_a_change_that_cannot_apply_live_is_rejected_with_its_reason():
+    ctx, node = make_node("p3")
+    applied = []
+    try:
+        declare_config(node, EncoderNodeConfig)
+
+        def check(old, new):
+            return "max_budget_bytes is fixed" if new.max_budget_bytes != old.max_budget_bytes \
+                else None
+
+        watch_config(node, EncoderNodeConfig, applied.append, check)
+        bad = node.set_parameters([Parameter("max_budget_bytes", value=100_000)])[0]
+        assert not bad.successful and "cannot apply live: max_budget_bytes" in bad.reason
+        assert node.get_parameter("max_budget_bytes").value == 200_000 and applied == []
+        ok = node.set_parameters([Parameter("default_budget_bytes", value=3000)])[0]
+        assert ok.successful and applied[-1].default_budget_bytes == 3000
+        # the next check compares against what was applied
+        ok = node.set_parameters([Parameter("default_budget_bytes", value=2000)])[0]
+        assert ok.successful and applied[-1].default_budget_bytes == 2000
+    finally:
+        node.destroy_node()
+        rclpy.shutdown(context=ctx)
