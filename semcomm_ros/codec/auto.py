@@ -70,6 +70,9 @@ VIDEO_SCALES = (1.0, 0.5, 0.25)
 Q_MIN, Q_MAX = 2 * 10, 2 * 51       # video_q range searched (CRF 10 .. 51)
 MAX_TRIES = 3                        # encodes per candidate search
 MIN_LAYER_BYTES = 40                 # below this a still or video layer is not attempted
+STILL_PROBE_EVERY = 3                # frames between tries of a neighbouring still scale
+VIDEO_PROBE_EVERY = 3                # frames between tries of a neighbouring video setting
+ROI_LADDER = (0.0, 0.25, 0.5, 0.75, 1.0)  # x264 ROI strengths tried, x texture.video_roi_strength
 FILL = 0.97                          # a search stops once a fit uses this share of its room
 
 
@@ -95,6 +98,7 @@ class _Candidate:
     quality: int = 0
     video_q: int = 0
     prime_crc: int = 0
+    setting: tuple[int, int] = (0, 0)  # video: (scale offset, ROI ladder index)
 
 
 def weighted_mse(image: np.ndarray, canvas: np.ndarray, weights3: np.ndarray,
@@ -177,7 +181,9 @@ class AutoCoder(TextureCoder):
         self._since_intra = 0
         self._still_index = 2
         self._still_searches: dict[int, _Search] = {}
-        self._video_searches: dict[float, _Search] = {}
+        self._video_searches: dict[tuple[float, int], _Search] = {}
+        self._video_setting = (0, 2)  # (scale offset from the bit-rate rule, ROI ladder index)
+        self._probe_turn = 0
         self.modes: Counter = Counter()
         self.last_mode = MODE_INDEPENDENT
         self.last_ref: int | None = None
@@ -268,10 +274,20 @@ class AutoCoder(TextureCoder):
             if still is not None:
                 cands.append(still)
         room_video = budget - base - 9 - 5 - 5  # + reference distance, video_q, prime_crc
+        videos = []
         if entry is not None and room_video >= MIN_LAYER_BYTES:
-            video = self._video(image, entry.canvas, weights, room_video, weights3, total)
-            if video is not None:
-                cands.append(video)
+            settings = [self._video_setting]
+            if self._frames % VIDEO_PROBE_EVERY == 1:
+                settings.append(self._probe_setting())
+            for setting in settings:
+                video = self._video(image, entry.canvas, weights, room_video, weights3, total,
+                                    setting)
+                if video is not None:
+                    videos.append(video)
+        if videos:
+            best_video = min(videos, key=lambda c: c.distortion)
+            self._video_setting = best_video.setting  # a probe that won becomes the setting
+            cands.append(best_video)
         self.last_distortion = {MODE_NAMES[c.mode]: c.distortion for c in cands}
         for cand in sorted(cands, key=lambda c: (c.distortion, c.mode)):
             self._apply(frame, cand, ref)
@@ -331,8 +347,13 @@ class AutoCoder(TextureCoder):
         q_hi = 99 if codec == "webp" else 100
         best: _Candidate | None = None
         best_index = self._still_index
-        neighbour = self._still_index + (1 if self._frames % 2 else -1)
-        order = [self._still_index] + ([neighbour] if 0 <= neighbour < len(scales) else [])
+        # The scale that won last time, and every few frames a neighbour (up or down in turn):
+        # the scale follows the content without costing two searches on every frame.
+        order = [self._still_index]
+        if self._frames % STILL_PROBE_EVERY == 0:
+            neighbour = self._still_index + (1 if self._frames % (2 * STILL_PROBE_EVERY) else -1)
+            if 0 <= neighbour < len(scales):
+                order.append(neighbour)
         for index in order:
             small = resize_to(image, max(8, round(width * scales[index])),
                               max(8, round(height * scales[index])))
@@ -371,30 +392,42 @@ class AutoCoder(TextureCoder):
             self._still_index = best_index
         return best
 
+    def _probe_setting(self) -> tuple[int, int]:
+        """A neighbour of the current video setting: scale or ROI strength, down or up in turn."""
+        offset, roi = self._video_setting
+        self._probe_turn = (self._probe_turn + 1) % 4
+        step = 1 if self._probe_turn % 2 else -1
+        if self._probe_turn < 2:
+            return (max(-1, min(1, offset + step)), roi)
+        return (offset, max(0, min(len(ROI_LADDER) - 1, roi + step)))
+
     def _video(self, image: np.ndarray, reference: Canvas, weights: np.ndarray, room: int,
-               weights3: np.ndarray, total: float) -> _Candidate | None:
+               weights3: np.ndarray, total: float,
+               setting: tuple[int, int]) -> _Candidate | None:
         """H.264 P-frame against the synthetic IDR of ``reference``, fitted to ``room``."""
         height, width = image.shape[:2]
         bpp = room * 8 / (width * height)
-        # Scale: where even a P-frame has under ~0.01 / 0.003 bits per pixel, code fewer pixels.
-        scale = VIDEO_SCALES[0] if bpp >= 0.01 else VIDEO_SCALES[1] if bpp >= 0.003 \
-            else VIDEO_SCALES[2]
+        # Scale: where even a P-frame has under ~0.01 / 0.003 bits per pixel, code fewer
+        # pixels; the setting's offset (learnt from probes) moves one step from that rule.
+        rule = 0 if bpp >= 0.01 else 1 if bpp >= 0.003 else 2
+        scale = VIDEO_SCALES[max(0, min(len(VIDEO_SCALES) - 1, rule + setting[0]))]
         cw, ch = coded_size(width, height, scale)
         small = resize_to(image, cw, ch)
-        offsets = self._roi_offsets(weights, cw, ch, bpp)
+        offsets = self._roi_offsets(weights, cw, ch, ROI_LADDER[setting[1]])
+        vframe = to_yuv(small, 1)
+        if offsets is not None:  # the same steered picture for every try
+            vframe = _with_roi(vframe, offsets)
+            vframe.pts = 1
 
         def enc(q: int) -> tuple[int, tuple[bytes, bytes]]:
             ctx = open_x264(cw, ch, q)
             prime = encode_prime(ctx, reference)
-            vframe = to_yuv(small, 1)
-            if offsets is not None:
-                vframe = _with_roi(vframe, offsets)
-                vframe.pts = 1
             packet = b"".join(bytes(p) for p in ctx.encode(vframe))
             packet += b"".join(bytes(p) for p in ctx.encode(None))
             return (len(packet) if packet else 1 << 30), (prime, packet)
 
-        search = self._video_searches.setdefault(scale, _Search(Q_MIN, Q_MAX, False, 60, 0.08))
+        search = self._video_searches.setdefault((scale, setting[1]),
+                                                 _Search(Q_MIN, Q_MAX, False, 60, 0.08))
         found = search.run(enc, room)
         if found is None:
             return None
@@ -407,12 +440,12 @@ class AutoCoder(TextureCoder):
         canvas = np.ascontiguousarray(resize_to(small_out, width, height))
         return _Candidate(MODE_VIDEO, Canvas(canvas, yuv),
                           weighted_mse(image, canvas, weights3, total),
-                          "h264", packet, cw, ch, 0, q, zlib.crc32(prime))
+                          "h264", packet, cw, ch, 0, q, zlib.crc32(prime), setting)
 
     def _roi_offsets(self, weights: np.ndarray, cw: int, ch: int,
-                     bpp: float) -> np.ndarray | None:
+                     share: float) -> np.ndarray | None:
         tex, wcfg = self.cfg.texture, self.cfg.weights
-        if tex.video_steering != "roi" or tex.video_roi_strength <= 0:
+        if tex.video_steering != "roi" or tex.video_roi_strength * share <= 0:
             return None
         from semcomm_ros.codec.roi import macroblock_offsets, roi_writer
 
@@ -420,7 +453,7 @@ class AutoCoder(TextureCoder):
             return None
         wmap = cv2.resize(weights, (cw, ch), interpolation=cv2.INTER_AREA)
         return macroblock_offsets(wmap, wcfg.background, wcfg.key_threshold,
-                                  tex.video_roi_strength)
+                                  tex.video_roi_strength * share)
 
 
 def _with_roi(vframe, offsets: np.ndarray):
