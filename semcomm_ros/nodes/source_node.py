@@ -19,10 +19,14 @@ from semcomm_ros.io.frame_sources import SourceError, open_source
 from semcomm_ros.node_config import SourceNodeConfig
 from semcomm_ros.nodes.convert import bgr_to_image_msg
 from semcomm_ros.nodes.log_bridge import bridge_library_logs
-from semcomm_ros.nodes.params import declare_config
+from semcomm_ros.nodes.params import changed, declare_config, watch_config
 from semcomm_ros.nodes.qos import camera_qos
 from semcomm_ros.nodes.runner import run_node
+from semcomm_ros.nodes.wiring import Wiring
 from semcomm_ros.paths import SHARE
+
+#: settings that reopen the source when changed live
+PLAYBACK = ("source", "bag_topic", "start_index", "max_frames")
 
 
 class SourceNode(Node):
@@ -32,21 +36,46 @@ class SourceNode(Node):
         super().__init__(SOURCE_NODE, **kwargs)
         bridge_library_logs(self)  # library warnings (detector fallback, ...) -> /rosout
         self.cfg: SourceNodeConfig = declare_config(self, SourceNodeConfig)
-        self.pub = self.create_publisher(Image, self.cfg.topics.camera, camera_qos(self.cfg.qos))
         self.published = 0
-        self._frames = self._open()
-        self.timer = self.create_timer(1.0 / self.cfg.rate_hz, self._tick)
+        self._pending = None
+        self._frames = self._open(self.cfg)
+        self.wiring = Wiring(self)
+        self._wire()
+        watch_config(self, SourceNodeConfig, self._reconfigure, self._check)
         self.get_logger().info(f"playing {self.cfg.source} on {self.cfg.topics.camera} "
                                f"at {self.cfg.rate_hz:g} Hz")
 
-    def _open(self):
-        source = Path(self.cfg.source)
+    def _wire(self) -> None:
+        self.pub = self.wiring.publisher(Image, self.cfg.topics.camera, camera_qos(self.cfg.qos))
+        self.timer = self.wiring.timer(1.0 / self.cfg.rate_hz, self._tick)
+
+    @staticmethod
+    def _open(cfg: SourceNodeConfig):
+        source = Path(cfg.source)
         if not source.is_absolute() and not source.exists():  # relative to the repository
             source = SHARE / source
-        frames = open_source(source, fps=self.cfg.rate_hz,
-                             topic=self.cfg.bag_topic or None)
-        stop = self.cfg.start_index + self.cfg.max_frames if self.cfg.max_frames else None
-        return itertools.islice(frames, self.cfg.start_index, stop)
+        frames = open_source(source, fps=cfg.rate_hz, topic=cfg.bag_topic or None)
+        stop = cfg.start_index + cfg.max_frames if cfg.max_frames else None
+        return itertools.islice(frames, cfg.start_index, stop)
+
+    def _check(self, old: SourceNodeConfig, new: SourceNodeConfig) -> str | None:
+        """A new source must open before it replaces the one playing."""
+        if changed(old, new, *PLAYBACK):
+            try:
+                self._pending = self._open(new)
+            except SourceError as exc:
+                return str(exc)
+        return None
+
+    def _reconfigure(self, cfg: SourceNodeConfig) -> None:
+        old, self.cfg = self.cfg, cfg
+        if changed(old, cfg, *PLAYBACK):
+            self._frames, self._pending = self._pending, None
+            self.published = 0
+            self.get_logger().info(f"now playing {cfg.source} from frame {cfg.start_index}")
+        if changed(old, cfg, "topics", "qos", "rate_hz", *PLAYBACK):  # restarts a finished one
+            self.wiring.clear()
+            self._wire()
 
     def _tick(self) -> None:
         frame = next(self._frames, None)
@@ -55,7 +84,7 @@ class SourceNode(Node):
                 self.get_logger().info(f"source finished after {self.published} frames")
                 self.timer.cancel()
                 return
-            self._frames = self._open()
+            self._frames = self._open(self.cfg)
             frame = next(self._frames, None)
             if frame is None:
                 self.timer.cancel()

@@ -71,3 +71,25 @@ def test_a_change_that_cannot_apply_live_is_rejected_with_its_reason():
     finally:
         node.destroy_node()
         rclpy.shutdown(context=ctx)
+
+
+def test_source_node_reopens_a_new_source_live_and_refuses_one_that_does_not_open(sample_bag):
+    from semcomm_ros.nodes.source_node import SourceNode
+
+    ctx = rclpy.Context()
+    rclpy.init(context=ctx)
+    node = SourceNode(context=ctx, parameter_overrides=[
+        Parameter("source", value=str(sample_bag)), Parameter("rate_hz", value=1.0)])
+    try:
+        bad = node.set_parameters([Parameter("source", value="/nonexistent/bag")])[0]
+        assert not bad.successful and "cannot apply live" in bad.reason
+        assert node.cfg.source == str(sample_bag)
+        ok = node.set_parameters([Parameter("start_index", value=700),
+                                  Parameter("rate_hz", value=20.0)])[0]
+        assert ok.successful and node.cfg.start_index == 700
+        assert abs(node.timer.timer_period_ns - 50_000_000) < 1000  # the new rate is live
+        first = next(node._frames)
+        assert first.index == 700
+    finally:
+        node.destroy_node()
+        rclpy.shutdown(context=ctx)
