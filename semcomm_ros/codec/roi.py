@@ -12,7 +12,8 @@ layout is assumed and no memory is written outside FFmpeg's own API.
 most common offset as one whole-frame region, the others as row runs merged
 down the rows), builds ``buffer -> addroi x N -> buffersink`` and reuses that
 graph while the rectangles and the frame size stay the same (a new set of
-rectangles builds a new graph: about 0.5-3 ms). libx264 gives the first region
+rectangles builds a new graph: about 0.5-3 ms; the last few graphs are kept, so
+coders sharing the process-wide writer do not rebuild each other's). libx264 gives the first region
 of the array priority where regions overlap, and ``addroi`` appends, so the
 specific rectangles come first and the whole-frame one last.
 
@@ -23,6 +24,7 @@ coder falls back to prefiltering (it says so too).
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 from fractions import Fraction
 
 import av
@@ -33,6 +35,7 @@ log = logging.getLogger("semcomm_ros.codec.roi")
 MB = 16            # x264 macroblock size
 QP_STEPS = 51      # FFmpeg scales qoffset by the 8-bit QP range
 MAX_REGIONS = 48   # more rectangles than this: offsets are coarsened until they fit
+GRAPH_CACHE = 8    # filter graphs kept for recently seen sets of rectangles
 
 Region = tuple[int, int, int, int, int]  # x, y, w, h (pixels), offset in QP steps
 
@@ -110,8 +113,7 @@ class RoiWriter:
         """Check on a probe frame that the filter exists and its side data comes out."""
         self.available = False
         self.reason = ""
-        self._graph: av.filter.Graph | None = None
-        self._key: tuple | None = None
+        self._graphs: OrderedDict[tuple, av.filter.Graph] = OrderedDict()  # recent, by regions
         self._failed = False
         try:
             probe = av.VideoFrame(48, 32, "yuv420p")
@@ -152,17 +154,19 @@ class RoiWriter:
             return frame
         regions = offsets_to_regions(steps, frame.width, frame.height)
         key = (frame.width, frame.height, tuple(regions))
-        if self._graph is None or self._key != key:
-            self._graph, self._key = None, None
+        graph = self._graphs.pop(key, None)
+        if graph is None:
             graph = self._build(frame.width, frame.height, regions)
-            self._graph, self._key = graph, key
+        self._graphs[key] = graph  # most recent last
+        while len(self._graphs) > GRAPH_CACHE:
+            self._graphs.popitem(last=False)
         pts = frame.pts
         frame.pts = 0 if pts is None else pts
         try:
-            self._graph.push(frame)
-            out = self._graph.pull()
+            graph.push(frame)
+            out = graph.pull()
         except (av.error.FFmpegError, ValueError) as exc:
-            self._graph, self._key = None, None
+            self._graphs.pop(key, None)
             if not self._failed:
                 log.warning("addroi filter failed (%s); this frame goes without ROI offsets",
                             exc)

@@ -61,9 +61,14 @@ def test_addroi_side_data_reaches_the_frame():
     assert rows[0, 1:].tolist() == [0, 16, 0, 16, -10, QP_STEPS]
     assert rows[-1, 1:].tolist() == [0, 48, 0, 64, 5, QP_STEPS]
     # same regions: the graph is reused; nothing to attach: the frame itself
-    graph = writer._graph
+    graphs = list(writer._graphs.values())
     writer.apply(av.VideoFrame(64, 48, "yuv420p"), macroblock_offsets(weights, 0.1, 0.6, 10.0))
-    assert writer._graph is graph
+    assert list(writer._graphs.values()) == graphs
+    for i in range(roi.GRAPH_CACHE + 2):  # other region sets: a bounded cache of graphs
+        other = np.zeros((3, 4))
+        other[i % 3, i % 4] = -1 - i
+        assert _regions(writer.apply(av.VideoFrame(64, 48, "yuv420p"), other)).shape[0] == 1
+    assert len(writer._graphs) == roi.GRAPH_CACHE
     assert writer.apply(frame, np.zeros((3, 4))) is frame
 
 
