@@ -54,6 +54,7 @@ from semcomm_ros.codec.frame import (
     LEVEL_SEMANTIC,
     MODE_INDEPENDENT,
     MODE_NAMES,
+    MODE_PART,
     MODE_SKIP,
     MODE_STILL,
     MODE_VIDEO,
@@ -69,10 +70,22 @@ PENDING, ACKED, LOST = 0, 1, 2
 VIDEO_SCALES = (1.0, 0.5, 0.25)
 Q_MIN, Q_MAX = 2 * 10, 2 * 51       # video_q range searched (CRF 10 .. 51)
 MAX_TRIES = 3                        # encodes per candidate search
-MIN_LAYER_BYTES = 40                 # below this a still or video layer is not attempted
+MIN_LAYER_BYTES = 40                 # below this a still layer is not attempted
+MIN_VIDEO_BYTES = 12                 # below this a video layer is not attempted
 STILL_PROBE_EVERY = 3                # frames between tries of a neighbouring still scale
 VIDEO_PROBE_EVERY = 3                # frames between tries of a neighbouring video setting
 ROI_LADDER = (0.0, 0.25, 0.5, 0.75, 1.0)  # x264 ROI strengths tried, x texture.video_roi_strength
+PART_SPANS = (2, 3, 4, 6, 8, 12, 16)     # frames a split still may span, shortest first
+PART_MIN_QUALITY = 10                    # a split still spans more frames until it reaches this
+
+
+@dataclass
+class _Unit:
+    """A still split over consecutive frames (thin links): what is left to send."""
+
+    cand: _Candidate
+    left: bytes
+    sent: list[int]
 FILL = 0.97                          # a search stops once a fit uses this share of its room
 
 
@@ -184,6 +197,8 @@ class AutoCoder(TextureCoder):
         self._video_searches: dict[tuple[float, int], _Search] = {}
         self._video_setting = (0, 2)  # (scale offset from the bit-rate rule, ROI ladder index)
         self._probe_turn = 0
+        self._unit: _Unit | None = None
+        self._part_states: OrderedDict[int, int] = OrderedDict()
         self.modes: Counter = Counter()
         self.last_mode = MODE_INDEPENDENT
         self.last_ref: int | None = None
@@ -195,6 +210,7 @@ class AutoCoder(TextureCoder):
         """Forget every canvas: the next frame is intra."""
         self._sent.clear()
         self._since_intra = 0
+        self._unit = None
 
     def canvas(self, sequence: int) -> np.ndarray | None:
         """The canvas the decoder holds after ``sequence`` (if it arrived), or None."""
@@ -207,13 +223,19 @@ class AutoCoder(TextureCoder):
         Frames sent before ``sequence`` that were never reported count as lost.
         """
         self._last_feedback = self._frames
+        if sequence in self._part_states:
+            self._part_states[sequence] = ACKED if ok else LOST
+            for seq, state in self._part_states.items():
+                if seq == sequence:
+                    break
+                if state == PENDING:
+                    self._part_states[seq] = LOST
         entry = self._sent.get(sequence)
-        if entry is None:
-            return
-        entry.state = ACKED if ok else LOST
+        if entry is not None:
+            entry.state = ACKED if ok else LOST
         for seq, other in self._sent.items():
-            if seq == sequence:
-                break
+            if (sequence - seq) & 0xFFFFFFFF > 0x7FFFFFFF or seq == sequence:
+                break  # (sent after the reported frame)
             if other.state == PENDING:
                 other.state = LOST
 
@@ -264,6 +286,11 @@ class AutoCoder(TextureCoder):
         total = float(weights3.sum()) or 1.0
         _reset_texture(frame)
         base = len(pack(frame, limits))
+        if self._unit is not None:
+            if any(self._part_states.get(s) == LOST for s in self._unit.sent):
+                self._unit = None  # a part was lost: the decoder cannot complete this still
+            else:
+                return self._continue_unit(frame, base, weight_map)
         cands: list[_Candidate] = []
         if entry is not None and base + 5 <= budget:
             cands.append(_Candidate(MODE_SKIP, entry.canvas,
@@ -275,7 +302,7 @@ class AutoCoder(TextureCoder):
                 cands.append(still)
         room_video = budget - base - 9 - 5 - 5  # + reference distance, video_q, prime_crc
         videos = []
-        if entry is not None and room_video >= MIN_LAYER_BYTES:
+        if entry is not None and room_video >= MIN_VIDEO_BYTES:
             settings = [self._video_setting]
             if self._frames % VIDEO_PROBE_EVERY == 1:
                 settings.append(self._probe_setting())
@@ -289,6 +316,12 @@ class AutoCoder(TextureCoder):
             self._video_setting = best_video.setting  # a probe that won becomes the setting
             cands.append(best_video)
         self.last_distortion = {MODE_NAMES[c.mode]: c.distortion for c in cands}
+        if entry is None and not cands and room_still > 2:
+            # Nothing held and no still fits one frame: split one over several (thin links).
+            unit = self._plan_unit(image, room_still, weights3, total)
+            if unit is not None:
+                self._unit = unit
+                return self._continue_unit(frame, base, weight_map)
         for cand in sorted(cands, key=lambda c: (c.distortion, c.mode)):
             self._apply(frame, cand, ref)
             if len(pack(frame, limits)) <= budget:
@@ -297,6 +330,51 @@ class AutoCoder(TextureCoder):
                       MODE_NAMES[cand.mode])
         _reset_texture(frame)
         self._commit(frame, None, None, weight_map)
+        return LEVEL_SEMANTIC
+
+    def _continue_unit(self, frame: CodedFrame, base: int, weight_map: np.ndarray) -> int:
+        """Send the next part of the split still, or its last bytes as the still itself."""
+        limits = self.cfg.limits
+        unit = self._unit
+        cand = unit.cand
+        budget = frame.byte_budget
+        final = False
+        room = budget - base - 12  # mode, parts, quality, width, height, length
+        if room >= len(unit.left):
+            final, chunk = True, unit.left
+        else:
+            chunk = unit.left[:max(0, room)]
+        if not chunk or len(unit.sent) + (0 if final else 1) > limits.max_texture_parts:
+            self._unit = None  # the budget fell below the semantic layer: start again later
+            _reset_texture(frame)
+            return self._commit(frame, None, None, weight_map)
+        while True:
+            _reset_texture(frame)
+            frame.texture_mode = MODE_STILL if final else MODE_PART
+            frame.texture_parts = len(unit.sent) if final else len(unit.sent) + 1
+            frame.background, frame.background_codec = chunk, cand.codec
+            frame.background_width, frame.background_height = cand.width, cand.height
+            frame.background_quality = cand.quality
+            over = len(pack(frame, limits)) - budget
+            if over <= 0:
+                break
+            final, chunk = False, chunk[:len(chunk) - over]
+            if not chunk:
+                self._unit = None
+                _reset_texture(frame)
+                return self._commit(frame, None, None, weight_map)
+        if final:
+            self._unit = None
+            self.last_distortion = {"still": cand.distortion}
+            return self._commit(frame, cand, None, weight_map)
+        unit.sent.append(frame.sequence)
+        unit.left = unit.left[len(chunk):]
+        self._part_states[frame.sequence] = PENDING
+        while len(self._part_states) > 4 * limits.max_texture_parts:
+            self._part_states.popitem(last=False)
+        self.modes["part"] += 1
+        self.last_mode, self.last_ref = MODE_PART, None
+        self._since_intra += 1
         return LEVEL_SEMANTIC
 
     def _apply(self, frame: CodedFrame, cand: _Candidate, ref: int | None) -> None:
@@ -336,15 +414,40 @@ class AutoCoder(TextureCoder):
 
     # ------------------------------------------------------------------ candidates
 
+    def _scaled(self, image: np.ndarray, index: int) -> np.ndarray:
+        tex = self.cfg.texture
+        scale = scale_ladder(tex.background_scale, tex.min_background_scale)[index]
+        height, width = image.shape[:2]
+        return resize_to(image, max(8, round(width * scale)), max(8, round(height * scale)))
+
+    def _still_at(self, image: np.ndarray, index: int, room: int, weights3: np.ndarray,
+                  total: float) -> _Candidate | None:
+        """The best-quality still at ladder scale ``index`` within ``room`` bytes."""
+        codec = self.cfg.texture.image_codec
+        small = self._scaled(image, index)
+
+        def enc(q: int) -> tuple[int, bytes]:
+            data = imagecodec.encode(small, codec, q)
+            return len(data), data
+
+        q_hi = 99 if codec == "webp" else 100
+        search = self._still_searches.setdefault(index, _Search(1, q_hi, True, 50, 0.03))
+        found = search.run(enc, room)
+        if found is None:
+            return None
+        q, _, data = found
+        height, width = image.shape[:2]
+        canvas = np.ascontiguousarray(resize_to(
+            imagecodec.decode(data, codec, small.shape[1], small.shape[0]), width, height))
+        return _Candidate(MODE_STILL, Canvas(canvas), weighted_mse(image, canvas, weights3, total),
+                          codec, data, small.shape[1], small.shape[0], q)
+
     def _still(self, image: np.ndarray, room: int, weights3: np.ndarray,
                total: float) -> _Candidate | None:
         """Whole-frame still: the current scale and one neighbour, best by distortion."""
         tex = self.cfg.texture
-        codec = tex.image_codec
-        scales = scale_ladder(tex.background_scale, tex.min_background_scale)
-        self._still_index = min(self._still_index, len(scales) - 1)
-        height, width = image.shape[:2]
-        q_hi = 99 if codec == "webp" else 100
+        count = len(scale_ladder(tex.background_scale, tex.min_background_scale))
+        self._still_index = min(self._still_index, count - 1)
         best: _Candidate | None = None
         best_index = self._still_index
         # The scale that won last time, and every few frames a neighbour (up or down in turn):
@@ -352,45 +455,57 @@ class AutoCoder(TextureCoder):
         order = [self._still_index]
         if self._frames % STILL_PROBE_EVERY == 0:
             neighbour = self._still_index + (1 if self._frames % (2 * STILL_PROBE_EVERY) else -1)
-            if 0 <= neighbour < len(scales):
+            if 0 <= neighbour < count:
                 order.append(neighbour)
         for index in order:
-            small = resize_to(image, max(8, round(width * scales[index])),
-                              max(8, round(height * scales[index])))
-
-            def enc(q: int, small=small) -> tuple[int, bytes]:
-                data = imagecodec.encode(small, codec, q)
-                return len(data), data
-
-            search = self._still_searches.setdefault(index, _Search(1, q_hi, True, 50, 0.03))
-            found = search.run(enc, room)
-            if found is None:
-                continue
-            q, _, data = found
-            canvas = np.ascontiguousarray(resize_to(
-                imagecodec.decode(data, codec, small.shape[1], small.shape[0]), width, height))
-            cand = _Candidate(MODE_STILL, Canvas(canvas),
-                              weighted_mse(image, canvas, weights3, total),
-                              codec, data, small.shape[1], small.shape[0], q)
-            if best is None or cand.distortion < best.distortion:
+            cand = self._still_at(image, index, room, weights3, total)
+            if cand is not None and (best is None or cand.distortion < best.distortion):
                 best, best_index = cand, index
         if best is None:
-            # Nothing fits at these scales: walk down the ladder (rare: a budget fall).
-            for index in range(self._still_index + 1, len(scales)):
-                small = resize_to(image, max(8, round(width * scales[index])),
-                                  max(8, round(height * scales[index])))
-                data = imagecodec.encode(small, codec, 1)
-                if len(data) <= room:
-                    canvas = np.ascontiguousarray(resize_to(imagecodec.decode(
-                        data, codec, small.shape[1], small.shape[0]), width, height))
-                    best = _Candidate(MODE_STILL, Canvas(canvas),
-                                      weighted_mse(image, canvas, weights3, total), codec, data,
-                                      small.shape[1], small.shape[0], 1)
-                    best_index = index
+            # Nothing fits at these scales: the largest smaller scale that fits (a budget fall).
+            for index in range(self._still_index + 1, count):
+                if len(imagecodec.encode(self._scaled(image, index), tex.image_codec, 1)) <= room:
+                    best, best_index = self._still_at(image, index, room, weights3, total), index
                     break
         if best is not None:
             self._still_index = best_index
         return best
+
+    def _plan_unit(self, image: np.ndarray, room: int, weights3: np.ndarray,
+                   total: float) -> _Unit | None:
+        """A still split over the fewest frames that gives it PART_MIN_QUALITY at some scale.
+
+        At that span the largest scale whose still at PART_MIN_QUALITY fits is used
+        (its quality then fitted to the span's bytes); failing every span, the
+        smallest scale over the longest span.
+        """
+        tex = self.cfg.texture
+        count = len(scale_ladder(tex.background_scale, tex.min_background_scale))
+        sizes: dict[int, int] = {}
+
+        def size_at(index: int) -> int:
+            if index not in sizes:
+                sizes[index] = len(imagecodec.encode(self._scaled(image, index), tex.image_codec,
+                                                     PART_MIN_QUALITY))
+            return sizes[index]
+
+        spans = [s for s in PART_SPANS if s <= self.cfg.limits.max_texture_parts + 1]
+        for span in spans:
+            cap = span * room
+            # (sizes grow with the scale: stop at the first scale that does not fit)
+            fitting = None
+            for i in range(count - 1, -1, -1):
+                if size_at(i) > cap:
+                    break
+                fitting = i
+            if fitting is not None:
+                cand = self._still_at(image, fitting, cap, weights3, total)
+                if cand is not None:
+                    self._still_index = fitting
+                    return _Unit(cand, cand.data, [])
+        cand = self._still_at(image, count - 1, spans[-1] * room, weights3, total) if spans \
+            else None
+        return None if cand is None else _Unit(cand, cand.data, [])
 
     def _probe_setting(self) -> tuple[int, int]:
         """A neighbour of the current video setting: scale or ROI strength, down or up in turn."""
@@ -467,4 +582,4 @@ def _reset_texture(frame: CodedFrame) -> None:
     frame.background, frame.background_codec = b"", ""
     frame.background_quality = frame.background_width = frame.background_height = 0
     frame.texture_mode = MODE_INDEPENDENT
-    frame.ref_sequence = frame.video_q = frame.prime_crc = 0
+    frame.ref_sequence = frame.video_q = frame.prime_crc = frame.texture_parts = 0

@@ -20,6 +20,7 @@ from semcomm_ros.codec.frame import (
     FORMAT_VERSION,
     LEVEL_FULL,
     MODE_INDEPENDENT,
+    MODE_PART,
     MODE_SKIP,
     MODE_STILL,
     MODE_VIDEO,
@@ -40,7 +41,8 @@ MAX_SHORT_STRING = 32
 MAX_VIDEO_Q = 102  # x264 CRF 0..51 in half steps
 # background codecs each texture mode allows
 MODE_BACKGROUNDS = {MODE_INDEPENDENT: BACKGROUND_CODECS, MODE_SKIP: ("",),
-                    MODE_STILL: ("jpeg", "webp"), MODE_VIDEO: ("h264",)}
+                    MODE_STILL: ("jpeg", "webp"), MODE_VIDEO: ("h264",),
+                    MODE_PART: ("jpeg", "webp")}
 
 
 def q8(value: float) -> float:
@@ -151,6 +153,11 @@ def validate_reference(frame: CodedFrame, limits: LimitsConfig) -> None:
         _check(frame.video_q <= MAX_VIDEO_Q, f"video_q {frame.video_q} over {MAX_VIDEO_Q}")
     else:
         _check(frame.video_q == 0 and frame.prime_crc == 0, "video fields outside video mode")
+    parts = frame.texture_parts
+    _check(isinstance(parts, int) and 0 <= parts <= limits.max_texture_parts,
+           f"texture_parts {parts!r} outside 0..{limits.max_texture_parts}")
+    _check(parts >= 1 if mode == MODE_PART else mode == MODE_STILL or parts == 0,
+           f"texture_parts {parts} with texture mode {mode}")
 
 
 # --------------------------------------------------------------------------- packing
@@ -196,6 +203,8 @@ def pack(frame: CodedFrame, limits: LimitsConfig | None = None) -> bytes:
     if frame.texture_mode == MODE_VIDEO:
         out.append(frame.video_q)
         out += struct.pack("<I", frame.prime_crc)
+    if frame.texture_mode in (MODE_STILL, MODE_PART):
+        write_varint(frame.texture_parts, out)
     write_varint(len(frame.objects), out)
     labels = list(dict.fromkeys(obj.label for obj in frame.objects))
     write_varint(len(labels), out)
@@ -332,6 +341,8 @@ def unpack(data: bytes, limits: LimitsConfig | None = None) -> CodedFrame:
         frame.video_q = r.u8()
         _check(frame.video_q <= MAX_VIDEO_Q, f"video_q {frame.video_q} over {MAX_VIDEO_Q}")
         (frame.prime_crc,) = struct.unpack("<I", r.take(4))
+    if frame.texture_mode in (MODE_STILL, MODE_PART):
+        frame.texture_parts = r.varint(limits.max_texture_parts)
     count = r.varint(limits.max_objects)
     labels = [r.text(limits.max_label_chars) for _ in range(r.varint(count))]
     _check(len(set(labels)) == len(labels), "label table repeats a label")

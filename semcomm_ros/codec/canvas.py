@@ -93,8 +93,11 @@ def to_yuv(image: np.ndarray, pts: int) -> av.VideoFrame:
 
 
 def prime_source(base: Canvas, width: int, height: int) -> av.VideoFrame:
-    """The picture a synthetic key frame encodes: the canvas's own planes when it has them at
-    this coded size, else the BGR canvas scaled to it and converted."""
+    """The picture a synthetic key frame encodes.
+
+    The canvas's own planes when it has them at this coded size, else the BGR
+    canvas scaled to it and converted.
+    """
     if base.yuv is not None and base.yuv.shape == (height * 3 // 2, width):
         frame = av.VideoFrame.from_ndarray(base.yuv, format="yuv420p")
         frame.pts = 0
@@ -138,8 +141,10 @@ def decode_pair(prime: bytes, packet: bytes, width: int, height: int
 
 
 def mb_pixels(width: int, height: int) -> int:
-    """FFmpeg's max_pixels bound for a picture: whole macroblocks plus the alignment margin
-    its H.264 decoder adds (160x120 is checked as about 192x128)."""
+    """FFmpeg's max_pixels bound for a picture (whole macroblocks plus an alignment margin).
+
+    Its H.264 decoder checks a 160x120 picture as about 192x128.
+    """
     return (-(-width // 16) * 16 + 32) * (-(-height // 16) * 16 + 32)
 
 
@@ -188,6 +193,58 @@ class CanvasRing:
         return list(self._items)
 
 
+class PartBuffer:
+    """The parts of a still split over consecutive frames (thin links), until its last frame.
+
+    Part ``i`` (``texture_parts = i``, mode part) must follow part ``i - 1`` in
+    the frame just before it, with the same codec, size and quality; the still
+    that completes them names how many parts precede it. Anything else is a
+    missing reference. Changes only through :meth:`commit` / :meth:`clear`.
+    """
+
+    def __init__(self) -> None:
+        """Nothing held."""
+        self.parts: list[tuple[int, bytes]] = []
+        self.key: tuple | None = None
+
+    def clear(self) -> None:
+        """Drop any parts held."""
+        self.parts, self.key = [], None
+
+    def _follows(self, frame: CodedFrame, count: int, key: tuple) -> bool:
+        return (len(self.parts) == count and self.key == key and count > 0
+                and (self.parts[-1][0] + 1) & 0xFFFFFFFF == frame.sequence)
+
+    def staged(self, frame: CodedFrame, max_bytes: int) -> tuple[tuple, list[tuple[int, bytes]]]:
+        """The state after part ``frame`` (not committed); MissingReference if it breaks a run."""
+        key = (frame.background_codec, frame.background_width, frame.background_height,
+               frame.background_quality)
+        index = frame.texture_parts
+        if index == 1:
+            parts = []
+        elif self._follows(frame, index - 1, key):
+            parts = list(self.parts)
+        else:
+            raise MissingReference(f"part {index - 1} of this still is not held")
+        if sum(len(p) for _, p in parts) + len(frame.background) > max_bytes:
+            raise BitstreamError("still parts over the blob limit")
+        return key, parts + [(frame.sequence, bytes(frame.background))]
+
+    def commit(self, state: tuple[tuple, list[tuple[int, bytes]]]) -> None:
+        """Hold the state :meth:`staged` returned."""
+        self.key, self.parts = state
+
+    def assemble(self, frame: CodedFrame) -> bytes:
+        """The whole still a frame completes (its parts, then its own bytes)."""
+        if frame.texture_parts == 0:
+            return frame.background
+        key = (frame.background_codec, frame.background_width, frame.background_height,
+               frame.background_quality)
+        if not self._follows(frame, frame.texture_parts, key):
+            raise MissingReference("a part of this still is not held")
+        return b"".join(p for _, p in self.parts) + frame.background
+
+
 def check_video_layer(frame: CodedFrame) -> None:
     """Coded size of a video-mode packet within 16 .. source size (rounded up to even)."""
     width, height = frame.background_width, frame.background_height
@@ -196,7 +253,7 @@ def check_video_layer(frame: CodedFrame) -> None:
         raise BitstreamError(f"H.264 coded size {width}x{height} outside 16 .. source size")
 
 
-def apply_texture(frame: CodedFrame, ring: CanvasRing) -> Canvas:
+def apply_texture(frame: CodedFrame, ring: CanvasRing, parts: PartBuffer | None = None) -> Canvas:
     """The canvas a skip / still / video frame produces (source size, BGR uint8).
 
     Raises MissingReference when the reference is not in ``ring``,
@@ -205,7 +262,12 @@ def apply_texture(frame: CodedFrame, ring: CanvasRing) -> Canvas:
     """
     width, height = frame.source_width, frame.source_height
     if frame.texture_mode == MODE_STILL:
-        image = imagecodec.decode(frame.background, frame.background_codec,
+        data = frame.background
+        if frame.texture_parts:
+            if parts is None:
+                raise MissingReference("a still split over frames, without its parts")
+            data = parts.assemble(frame)
+        image = imagecodec.decode(data, frame.background_codec,
                                   frame.background_width, frame.background_height)
         return Canvas(np.ascontiguousarray(resize_to(image, width, height)))
     base = ring.get(frame.ref_sequence)

@@ -155,7 +155,7 @@ class TextureConfig:
         "video coder, roi steering: QP steps taken from key objects (half given to background)"))
     reference_frames: int = field(default=8, metadata=describe(
         "auto coder: decoded pictures (canvases) both ends keep as references"))
-    refresh_period: int = field(default=10, metadata=describe(
+    refresh_period: int = field(default=30, metadata=describe(
         "auto coder without receiver feedback: an intra (still) frame every n frames"))
     feedback_timeout: int = field(default=20, metadata=describe(
         "auto coder: frames without any FrameReport after which the link counts as one-way "
@@ -222,12 +222,14 @@ class LimitsConfig:
         "largest weight-map side, cells"))
     max_ref_distance: int = field(default=255, metadata=describe(
         "farthest reference a frame may name, in frames back"))
+    max_texture_parts: int = field(default=16, metadata=describe(
+        "most frames one still may be split over (thin links)"))
 
     def validate(self) -> None:
         """Raise ConfigError on impossible values."""
         for name in ("max_dimension", "max_objects", "max_frame_bytes", "max_blob_bytes",
                      "max_label_chars", "max_mask_cells", "max_weight_map_side",
-                     "max_ref_distance"):
+                     "max_ref_distance", "max_texture_parts"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"limits.{name} must be >= 1")
         if self.max_dimension > 65535 or self.max_objects > 65535:

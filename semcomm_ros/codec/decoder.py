@@ -22,9 +22,9 @@ import numpy as np
 
 from semcomm_ros.codec import imagecodec
 from semcomm_ros.codec.bitstream import validate_frame
-from semcomm_ros.codec.canvas import CanvasRing, apply_texture, uses_canvas
+from semcomm_ros.codec.canvas import CanvasRing, PartBuffer, apply_texture, uses_canvas
 from semcomm_ros.codec.config import CodecConfig
-from semcomm_ros.codec.frame import BitstreamError, CodedFrame, CodedObject
+from semcomm_ros.codec.frame import MODE_PART, BitstreamError, CodedFrame, CodedObject
 from semcomm_ros.codec.masks import cells_to_alpha, rle_decode
 from semcomm_ros.codec.region import resize_to
 from semcomm_ros.codec.weights import dequantise_map
@@ -96,6 +96,7 @@ class CompositionDecoder:
         self.cfg.validate()
         self._video = None
         self._ring = CanvasRing(self.cfg.texture.reference_frames)
+        self._parts = PartBuffer()
         self.reset()
 
     def reset(self) -> None:
@@ -104,6 +105,7 @@ class CompositionDecoder:
         self._last: DecodedFrame | None = None
         self._cache: list[_CachedObject] = []
         self._ring.clear()
+        self._parts.clear()
         if self._video is not None:
             self._video.reset()
 
@@ -172,9 +174,18 @@ class CompositionDecoder:
                                       or frame.weight_map.shape[1] > width):
             raise BitstreamError("weight map larger than the source image")
         held = None  # the canvas this frame leaves for later frames to reference
+        parts = None  # the part buffer after this frame, if it is a part
         try:
-            if uses_canvas(frame):
-                held = apply_texture(frame, self._ring)
+            if frame.texture_mode == MODE_PART:
+                # A part of a still to come: the picture stays as it is.
+                parts = self._parts.staged(frame, limits.max_blob_bytes)
+                if self._last is not None and self._last.image.shape[:2] == (height, width):
+                    canvas = self._last.image.copy()
+                else:
+                    canvas = np.full((height, width, 3), GREY, np.uint8)
+                new_background, concealed = None, False
+            elif uses_canvas(frame):
+                held = apply_texture(frame, self._ring, self._parts)
                 canvas, new_background, concealed = held.image.copy(), None, False
             else:
                 canvas, new_background, concealed = self._base_picture(frame, height, width)
@@ -193,7 +204,7 @@ class CompositionDecoder:
                                             obj.texture_height)
                 texture = resize_to(texture, w, h)
                 new_cache.append(_CachedObject(obj.class_id, obj.box, texture))
-            elif frame.background_codec != "h264" and held is None:
+            elif frame.background_codec != "h264" and held is None and parts is None:
                 texture = self._from_cache(obj)
                 concealed = concealed or texture is not None
             if texture is not None:
@@ -205,6 +216,10 @@ class CompositionDecoder:
             self._background = new_background
         if held is not None:
             self._ring.put(frame.sequence, held)
+        if parts is not None:
+            self._parts.commit(parts)
+        elif uses_canvas(frame):
+            self._parts.clear()
         if self._video is not None and frame.background_codec == "h264":
             self._video.commit()
         self._cache = (new_cache + [c for c in self._cache

@@ -18,9 +18,10 @@ MODE_INDEPENDENT = 0  # region / video coders: the layers as in format 1, no nam
 MODE_SKIP = 1         # the picture is the decoder's canvas of ref_sequence, unchanged
 MODE_STILL = 2        # the background layer (WebP/JPEG) is the whole picture (intra)
 MODE_VIDEO = 3        # an H.264 P-frame against a synthetic IDR of canvas[ref_sequence]
-TEXTURE_MODES = (MODE_INDEPENDENT, MODE_SKIP, MODE_STILL, MODE_VIDEO)
+MODE_PART = 4         # a part of a still that a later frame completes (thin links)
+TEXTURE_MODES = (MODE_INDEPENDENT, MODE_SKIP, MODE_STILL, MODE_VIDEO, MODE_PART)
 MODE_NAMES = {MODE_INDEPENDENT: "independent", MODE_SKIP: "skip", MODE_STILL: "still",
-              MODE_VIDEO: "video"}
+              MODE_VIDEO: "video", MODE_PART: "part"}
 
 # Scalability levels, as in WeightedSemantics.msg
 LEVEL_SEMANTIC = 0    # objects, masks, weight map, gist only
@@ -88,6 +89,7 @@ class CodedFrame:
     ref_sequence: int = 0                    # canvas this frame builds on (skip, video)
     video_q: int = 0                         # video: x264 CRF x 2 (0..102)
     prime_crc: int = 0                       # video: CRC-32 of the synthetic IDR packet
+    texture_parts: int = 0                   # part: its index (1..); still: parts before it
 
     def payload_bytes(self) -> int:
         """Bytes this frame costs on the wire: its packed size (docs/bitstream.md)."""

@@ -76,7 +76,7 @@ def frame_to_msg(frame: CodedFrame, header: Header) -> WeightedSemantics:
                  "format_version", "level", "byte_budget", "bytes_used",
                  "gist_codec", "gist_width", "gist_height", "background_codec",
                  "background_quality", "background_width", "background_height",
-                 "texture_mode", "ref_sequence", "video_q", "prime_crc"):
+                 "texture_mode", "ref_sequence", "video_q", "prime_crc", "texture_parts"):
         setattr(msg, name, getattr(frame, name))
     msg.encode_time_ms = float(frame.encode_time_ms)
     wm = np.ascontiguousarray(frame.weight_map, dtype=np.uint8)
@@ -129,6 +129,7 @@ def msg_to_frame(msg: WeightedSemantics) -> CodedFrame:
         background_height=msg.background_height, background=bytes(msg.background),
         encode_time_ms=msg.encode_time_ms, texture_mode=msg.texture_mode,
         ref_sequence=msg.ref_sequence, video_q=msg.video_q, prime_crc=msg.prime_crc,
+        texture_parts=msg.texture_parts,
     )
 
 

@@ -16,7 +16,7 @@ from semcomm_ros.codec import (
 )
 from semcomm_ros.codec.auto import weighted_mse
 from semcomm_ros.codec.bitstream import pack, unpack
-from semcomm_ros.codec.frame import MODE_NAMES, MODE_SKIP, MODE_STILL, MODE_VIDEO
+from semcomm_ros.codec.frame import MODE_NAMES, MODE_PART, MODE_SKIP, MODE_STILL, MODE_VIDEO
 
 
 def _clip(frames: list[np.ndarray], count: int) -> list[np.ndarray]:
@@ -90,7 +90,7 @@ def _run_with_loss(scripted, frames, lost: set[int], rtt: int | None, **texture)
     reports: list[tuple[int, int, bool]] = []  # (due before frame, sequence, ok)
     ok, modes = [], []
     for seq, image in enumerate(frames):
-        for due, rseq, rok in [r for r in reports if r[0] <= seq]:
+        for _, rseq, rok in [r for r in reports if r[0] <= seq]:
             enc.feedback(rseq, rok)
         reports = [r for r in reports if r[0] > seq]
         frame = enc.encode(image, byte_budget=1500, sequence=seq)
@@ -192,3 +192,63 @@ def test_restarted_sequence_starts_intra(scripted, vtest_frames):
     assert frame.texture_mode == MODE_STILL
     assert np.array_equal(dec.decode(frame).image, again.coder.canvas(0))
     assert dec.canvases.sequences() == [0]
+
+
+def test_thin_link_splits_a_still_over_frames(scripted, vtest_frames):
+    enc, dec = _pair(scripted)
+    frames = _clip(vtest_frames, 10)
+    budget = 180
+    modes, parts = [], []
+    for seq, image in enumerate(frames):
+        frame = enc.encode(image, byte_budget=budget, sequence=seq)
+        assert frame.bytes_used == len(pack(frame)) <= budget
+        out = dec.decode(unpack(pack(frame)))
+        modes.append(frame.texture_mode)
+        parts.append(frame.texture_parts)
+        if frame.texture_mode == MODE_PART:
+            assert enc.coder.canvas(seq) is None
+        else:
+            assert np.array_equal(out.image, enc.coder.canvas(seq))
+        enc.feedback(seq, True)
+    first_still = modes.index(MODE_STILL)
+    assert first_still >= 1 and modes[:first_still] == [MODE_PART] * first_still, modes
+    assert parts[:first_still + 1] == list(range(1, first_still + 1)) + [first_still]
+    assert set(modes[first_still + 1:]) <= {MODE_VIDEO, MODE_SKIP}, modes
+
+
+def test_a_lost_part_fails_the_still_and_the_encoder_starts_again(scripted, vtest_frames):
+    enc, dec = _pair(scripted)
+    frames = _clip(vtest_frames, 14)
+    ok, modes = [], []
+    for seq, image in enumerate(frames):
+        if seq >= 1:
+            enc.feedback(seq - 1, ok[seq - 1])  # one-frame round trip, decoded or not
+        frame = enc.encode(image, byte_budget=180, sequence=seq)
+        modes.append(frame.texture_mode)
+        if seq == 1:  # the second part never arrives
+            assert frame.texture_mode == MODE_PART
+            ok.append(False)
+            continue
+        if seq == 2:
+            restarted = frame.texture_parts
+        try:
+            dec.decode(unpack(pack(frame)))
+            ok.append(True)
+        except MissingReference:
+            ok.append(False)
+    # told of the loss before frame 2, the encoder starts the still again at part 1
+    assert ok[0] and modes[2] == MODE_PART and restarted == 1
+    assert MODE_STILL in modes[3:] and all(ok[2:]), (ok, modes)
+
+def test_decoder_refuses_a_part_after_a_gap(scripted, vtest_frames):
+    enc, dec = _pair(scripted)
+    frames = [enc.encode(image, byte_budget=180, sequence=seq)
+              for seq, image in enumerate(_clip(vtest_frames, 3))]
+    assert [f.texture_mode for f in frames[:2]] == [MODE_PART] * 2  # then part 3 or the still
+    dec.decode(frames[0])
+    last = dec.last
+    with pytest.raises(MissingReference):
+        dec.decode(frames[2])
+    assert dec.last is last
+    dec.decode(frames[1])
+    dec.decode(frames[2])  # in order again: accepted

@@ -6,6 +6,7 @@ from semcomm_ros.codec import CodecConfig, SemanticEncoder
 from semcomm_ros.codec.bitstream import pack, unpack, validate_frame
 from semcomm_ros.codec.config import LimitsConfig
 from semcomm_ros.codec.frame import (
+    MODE_PART,
     MODE_SKIP,
     MODE_STILL,
     MODE_VIDEO,
@@ -25,7 +26,7 @@ def _same(a: CodedFrame, b: CodedFrame) -> None:
     for name in ("sequence", "source_width", "source_height", "source_encoding", "level",
                  "byte_budget", "gist_codec", "gist", "background_codec", "background",
                  "background_width", "background_quality", "bytes_used", "texture_mode",
-                 "ref_sequence", "video_q", "prime_crc"):
+                 "ref_sequence", "video_q", "prime_crc", "texture_parts"):
         assert getattr(a, name) == getattr(b, name), name
     assert np.array_equal(a.weight_map, b.weight_map)
     assert a.objects == b.objects
@@ -134,3 +135,20 @@ def test_reference_distance_is_bounded_by_limits():
     with pytest.raises(BitstreamError):
         unpack(data)
     assert unpack(data, LimitsConfig(max_ref_distance=300)).ref_sequence == 100
+
+
+def test_part_fields_round_trip_and_are_checked():
+    webp = dict(background_codec="webp", background_width=8, background_height=8,
+                background=b"RIFF", background_quality=20)
+    frame = CodedFrame(sequence=9, source_width=64, source_height=48, texture_mode=MODE_PART,
+                       texture_parts=3, **webp)
+    frame.bytes_used = len(pack(frame))
+    _same(frame, unpack(pack(frame)))
+    assert unpack(pack(frame)).texture_parts == 3
+    for bad in ({"texture_mode": MODE_PART, "texture_parts": 0, **webp},
+                {"texture_mode": MODE_PART, "texture_parts": 17, **webp},
+                {"texture_mode": MODE_SKIP, "ref_sequence": 8, "texture_parts": 1},
+                {"texture_mode": MODE_PART, "texture_parts": 1}):
+        with pytest.raises(BitstreamError):
+            validate_frame(CodedFrame(sequence=9, source_width=64, source_height=48, **bad),
+                           LimitsConfig())

@@ -19,10 +19,22 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from semcomm_ros.codec import BitstreamError, CodecConfig, CompositionDecoder, SemanticEncoder
+from semcomm_ros.codec import (
+    BitstreamError,
+    CodecConfig,
+    CodedObject,
+    CompositionDecoder,
+    SemanticEncoder,
+)
 from semcomm_ros.codec.bitstream import pack, unpack
 from semcomm_ros.codec.config import LimitsConfig
-from semcomm_ros.codec.frame import FORMAT_VERSION, MODE_SKIP, MODE_STILL, MODE_VIDEO
+from semcomm_ros.codec.frame import (
+    FORMAT_VERSION,
+    MODE_PART,
+    MODE_SKIP,
+    MODE_STILL,
+    MODE_VIDEO,
+)
 from semcomm_ros.codec.masks import rle_decode
 
 LIMITS = LimitsConfig(max_dimension=2048, max_frame_bytes=1_000_000, max_blob_bytes=500_000)
@@ -55,7 +67,7 @@ def frames(vtest_frames):
 
 
 def auto_frames(vtest_frames):
-    """Auto-coder frames 10..13 (still, then video against it) and a skip frame 14."""
+    """Auto-coder frames 10..13 (still, then video against it), a skip 14 and a part 15."""
     import sys
     from pathlib import Path
 
@@ -70,10 +82,13 @@ def auto_frames(vtest_frames):
     skip.sequence, skip.texture_mode, skip.ref_sequence = 14, MODE_SKIP, 12
     skip.background, skip.background_codec = b"", ""
     skip.background_width = skip.background_height = skip.video_q = skip.prime_crc = 0
-    return out + [skip]
+    part = copy.deepcopy(out[0])  # the first half of the still, as part 1 of a split still
+    part.sequence, part.texture_mode, part.texture_parts = 15, MODE_PART, 1
+    part.background = part.background[:len(part.background) // 2]
+    return out + [skip, part]
 
 
-AUTO = slice(5, 10)  # where the auto frames are in ``frames``
+AUTO = slice(5, 11)  # where the auto frames are in ``frames``
 
 
 @pytest.fixture(scope="module")
@@ -158,7 +173,7 @@ FRAME_FIELDS = {
                                    np.full((600, 800), 255, np.uint8)]),
     "objects": st.sampled_from([[], None, ["x"]]),
     "texture_mode": ODD_INTS, "ref_sequence": ODD_INTS, "video_q": ODD_INTS,
-    "prime_crc": ODD_INTS,
+    "prime_crc": ODD_INTS, "texture_parts": ODD_INTS,
 }
 OBJECT_FIELDS = {
     "class_id": ODD_INTS, "label": st.text(max_size=80), "box": st.tuples(
@@ -179,7 +194,8 @@ def test_decode_mutated_frames(frames, holding, data):
     held = dec.canvases.sequences()
     frame = copy.deepcopy(frames[data.draw(st.integers(0, len(frames) - 1))])
     for _ in range(data.draw(st.integers(1, 3))):
-        if frame.objects and data.draw(st.booleans()):
+        if frame.objects and all(isinstance(o, CodedObject) for o in frame.objects) \
+                and data.draw(st.booleans()):
             obj = frame.objects[data.draw(st.integers(0, len(frame.objects) - 1))]
             name = data.draw(st.sampled_from(sorted(OBJECT_FIELDS)))
             setattr(obj, name, data.draw(OBJECT_FIELDS[name]))
