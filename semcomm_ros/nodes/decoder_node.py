@@ -1,7 +1,9 @@
 """Decoder node (base station): WeightedSemantics -> reconstructed Image, plus FrameReports."""
 from __future__ import annotations
 
+import threading
 import time
+from dataclasses import replace
 
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.node import Node
@@ -31,6 +33,39 @@ from semcomm_ros.reconstruction import make_reconstructor
 from semcomm_ros.visualize import weight_overlay
 
 
+class Refiner:
+    """One worker thread that runs ``work(job)`` on the job it was offered, one at a time."""
+
+    def __init__(self, work) -> None:
+        """Start the (daemon) worker."""
+        self._work = work
+        self._job = None
+        self._busy = False
+        self._cond = threading.Condition()
+        threading.Thread(target=self._loop, name="semcomm-refiner", daemon=True).start()
+
+    def offer(self, job) -> bool:
+        """Take ``job`` if the worker is idle; False (job not taken) while it is busy."""
+        with self._cond:
+            if self._busy:
+                return False
+            self._job, self._busy = job, True
+            self._cond.notify()
+            return True
+
+    def _loop(self) -> None:
+        while True:
+            with self._cond:
+                while self._job is None:
+                    self._cond.wait()
+                job, self._job = self._job, None
+            try:
+                self._work(job)
+            finally:
+                with self._cond:
+                    self._busy = False
+
+
 class DecoderNode(Node):
     """Decodes each frame, rebuilds the image and reports back to the link monitor."""
 
@@ -44,7 +79,13 @@ class DecoderNode(Node):
         self.camera_info: CameraInfo | None = None
         self.decoded = 0
         self.dropped = 0
+        self.refined = 0
+        self.unrefined = 0  # frames shown as composites because the refiner was busy
         self.last_ms = 0.0
+        self.refine_ms = 0.0
+        self._shown_sequence = -1
+        self._shown_lock = threading.Lock()
+        self._refiner = Refiner(self._refine)
         self.health = Health(f"{self.get_name()}: decoder")
         self.wiring = Wiring(self)
         self._wire()
@@ -73,7 +114,8 @@ class DecoderNode(Node):
         if cfg.codec != old.codec:
             self.decoder.update_config(cfg.codec)
         if cfg.reconstruction != old.reconstruction:
-            self.reconstructor = make_reconstructor(cfg.reconstruction)
+            self.reconstructor = make_reconstructor(cfg.reconstruction)  # the refiner's next job
+            # uses it; one already running finishes with the old one
             self.get_logger().info(f"reconstruction backend: {self.reconstructor.name}")
         if changed(old, cfg, "topics", "qos", "compressed_output", "diagnostics_period_s"):
             self.wiring.clear()
@@ -83,6 +125,14 @@ class DecoderNode(Node):
         self.camera_info = msg
 
     def _on_frame(self, msg: WeightedSemantics) -> None:
+        """Decode at once (the codec's state must follow every frame), refine off-thread.
+
+        Decoding (composition) is fast and keeps the canvases the next frames build
+        on; the diffusion refinement is slow on a CPU. So the callback decodes,
+        reports and, when the refiner is free, hands the frame to it; when it is
+        still busy with an older frame, the composite is published at once instead
+        (the operator's view stays live; the skip is counted in the diagnostics).
+        """
         received = self.get_clock().now()
         t0 = time.perf_counter()
         report = FrameReport(sequence=msg.sequence, send_stamp=msg.send_stamp,
@@ -91,7 +141,6 @@ class DecoderNode(Node):
         try:
             frame = msg_to_frame(msg)
             decoded = self.decoder.decode(frame)
-            image = self.reconstructor.reconstruct(decoded)
         except MissingReference as exc:
             # Builds on a picture this decoder never got (a loss): show the last one, report
             # decoded_ok = false so the encoder codes the next frame against what we hold.
@@ -103,22 +152,56 @@ class DecoderNode(Node):
         except Exception as exc:  # noqa: BLE001 - node boundary: log, drop, keep serving
             self._drop(report, msg, frame, f"{type(exc).__name__}: {exc}")
             return
-        self._publish_picture(image, msg.header)
-        if self.pub_composite is not None:
-            self.pub_composite.publish(bgr_to_image_msg(decoded.image, msg.header))
-        if self.pub_overlay is not None:
-            self.pub_overlay.publish(bgr_to_image_msg(weight_overlay(image, decoded), msg.header))
-        if self.pub_markers is not None:
-            k = tuple(self.camera_info.k) if self.camera_info is not None else None
-            self.pub_markers.publish(objects_to_markers(
-                decoded.objects, msg.header, image.shape[1], image.shape[0],
-                self.cfg.marker_depth, self.cfg.marker_scale, k))
+        refine = self.reconstructor.name != "none" and self._refiner.offer(
+            (replace(decoded, image=decoded.image.copy()), msg.header, msg.sequence))
+        if not refine:
+            if self.reconstructor.name != "none":
+                self.unrefined += 1
+            self._show(decoded.image, decoded, msg.header, msg.sequence)
         report.bytes = received_bytes(msg, frame)
         report.decode_time_ms = self.last_ms = (time.perf_counter() - t0) * 1e3
         report.decoded_ok = True
         report.header.stamp = self.get_clock().now().to_msg()
         self.pub_report.publish(report)
         self.decoded += 1
+
+    def _refine(self, job) -> None:
+        """Refiner thread: reconstruct one decoded frame and publish it."""
+        decoded, header, sequence = job
+        t0 = time.perf_counter()
+        try:
+            image = self.reconstructor.reconstruct(decoded)
+        except Exception as exc:  # noqa: BLE001 - show the composite, keep serving
+            self.get_logger().warning(f"refinement failed, showing the composite: "
+                                      f"{type(exc).__name__}: {exc}")
+            image = decoded.image
+        self.refine_ms = (time.perf_counter() - t0) * 1e3
+        self.refined += 1
+        try:
+            self._show(image, decoded, header, sequence)
+        except Exception as exc:  # noqa: BLE001 - e.g. the node shutting down meanwhile
+            self.get_logger().debug(f"refined frame {sequence} not published: {exc}")
+
+    def _show(self, image, decoded, header: Header, sequence: int) -> None:
+        """Publish a frame unless a newer one is already on screen (never go back in time)."""
+        with self._shown_lock:
+            if sequence < self._shown_sequence:
+                return
+            self._shown_sequence = sequence
+            self._publish_outputs(image, decoded, header)
+
+    def _publish_outputs(self, image, decoded, header: Header) -> None:
+        """The picture and everything published beside it."""
+        self._publish_picture(image, header)
+        if self.pub_composite is not None:
+            self.pub_composite.publish(bgr_to_image_msg(decoded.image, header))
+        if self.pub_overlay is not None:
+            self.pub_overlay.publish(bgr_to_image_msg(weight_overlay(image, decoded), header))
+        if self.pub_markers is not None:
+            k = tuple(self.camera_info.k) if self.camera_info is not None else None
+            self.pub_markers.publish(objects_to_markers(
+                decoded.objects, header, image.shape[1], image.shape[0],
+                self.cfg.marker_depth, self.cfg.marker_scale, k))
 
     def _publish_picture(self, image, header: Header) -> None:
         """The reconstruction, and beside it its CameraInfo and compressed copy."""
@@ -136,7 +219,7 @@ class DecoderNode(Node):
         self.dropped += 1
         concealed = self.decoder.conceal(msg.sequence) if conceal else None
         if concealed is not None:
-            self._publish_picture(concealed.image, msg.header)
+            self._show(concealed.image, concealed, msg.header, msg.sequence)
         report.bytes = min(received_bytes(msg, frame), 2**32 - 1)
         self.get_logger().warning(f"dropping frame {msg.sequence}: {why}")
         report.decoded_ok = False
@@ -150,8 +233,9 @@ class DecoderNode(Node):
         elif self.dropped > self.decoded / 10:
             level, message = WARN, "more than 10 % of the frames dropped"
         self.health.set(level, message, decoded=self.decoded, dropped=self.dropped,
+                        refined=self.refined, shown_unrefined=self.unrefined,
                         backend=self.reconstructor.name, decode_ms=self.last_ms,
-                        camera_info=self.camera_info is not None)
+                        refine_ms=self.refine_ms, camera_info=self.camera_info is not None)
         if self.pub_diag is not None:
             self.pub_diag.publish(to_array(self.get_clock().now().to_msg(), [self.health]))
 

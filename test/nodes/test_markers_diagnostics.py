@@ -46,3 +46,29 @@ def test_health_becomes_a_diagnostic_status():
     (status,) = msg.status
     assert status.level == DiagnosticStatus.WARN and status.message == "no frame yet"
     assert {kv.key: kv.value for kv in status.values} == {"decoded": "0", "decode_ms": "1.235"}
+
+
+def test_the_refiner_takes_one_job_at_a_time_and_refuses_while_busy():
+    import threading
+    import time
+
+    from semcomm_ros.nodes.decoder_node import Refiner
+
+    started, release, done = threading.Event(), threading.Event(), []
+
+    def work(job):
+        started.set()
+        release.wait(5)
+        done.append(job)
+
+    r = Refiner(work)
+    assert r.offer(1)
+    assert started.wait(5)
+    assert not r.offer(2)  # busy: the caller shows the composite instead
+    release.set()
+    deadline = time.monotonic() + 5
+    while not r.offer(3) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    while len(done) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert done == [1, 3]
