@@ -32,6 +32,7 @@ import logging
 import math
 import zlib
 from collections import Counter, OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import cv2
@@ -198,6 +199,7 @@ class AutoCoder(TextureCoder):
         self._video_setting = (0, 2)  # (scale offset from the bit-rate rule, ROI ladder index)
         self._probe_turn = 0
         self._unit: _Unit | None = None
+        self._executor: ThreadPoolExecutor | None = None
         self._part_states: OrderedDict[int, int] = OrderedDict()
         self.modes: Counter = Counter()
         self.last_mode = MODE_INDEPENDENT
@@ -296,10 +298,10 @@ class AutoCoder(TextureCoder):
             cands.append(_Candidate(MODE_SKIP, entry.canvas,
                                     weighted_mse(image, entry.canvas.image, weights3, total)))
         room_still = budget - base - 9  # width, height, length varints
+        pending = None
         if room_still >= MIN_LAYER_BYTES:
-            still = self._still(image, room_still, weights3, total)
-            if still is not None:
-                cands.append(still)
+            # The still search runs beside the video search (both codecs release the GIL).
+            pending = self._pool().submit(self._still, image, room_still, weights3, total)
         room_video = budget - base - 9 - 5 - 5  # + reference distance, video_q, prime_crc
         videos = []
         if entry is not None and room_video >= MIN_VIDEO_BYTES:
@@ -315,6 +317,9 @@ class AutoCoder(TextureCoder):
             best_video = min(videos, key=lambda c: c.distortion)
             self._video_setting = best_video.setting  # a probe that won becomes the setting
             cands.append(best_video)
+        still = pending.result() if pending is not None else None
+        if still is not None:
+            cands.append(still)
         self.last_distortion = {MODE_NAMES[c.mode]: c.distortion for c in cands}
         if entry is None and not cands and room_still > 2:
             # Nothing held and no still fits one frame: split one over several (thin links).
@@ -376,6 +381,11 @@ class AutoCoder(TextureCoder):
         self.last_mode, self.last_ref = MODE_PART, None
         self._since_intra += 1
         return LEVEL_SEMANTIC
+
+    def _pool(self) -> ThreadPoolExecutor:
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="auto-still")
+        return self._executor
 
     def _apply(self, frame: CodedFrame, cand: _Candidate, ref: int | None) -> None:
         _reset_texture(frame)
