@@ -88,6 +88,7 @@ class _Unit:
     left: bytes
     sent: list[int]
 FILL = 0.97                          # a search stops once a fit uses this share of its room
+LOW_FILL = 0.9                       # below this share, a search may take one more try
 
 
 @dataclass
@@ -97,6 +98,7 @@ class _Sent:
     canvas: Canvas
     ref: int | None
     weight: np.ndarray
+    grey: np.ndarray | None = None  # small grey of the camera image (global motion)
     state: int = PENDING
 
 
@@ -113,6 +115,43 @@ class _Candidate:
     video_q: int = 0
     prime_crc: int = 0
     setting: tuple[int, int] = (0, 0)  # video: (scale offset, ROI ladder index)
+
+
+MOTION_WIDTH = 96  # width of the grey images global motion is measured on
+
+
+def motion_grey(image: np.ndarray) -> np.ndarray:
+    """Small float grey copy of a camera image, for global-motion estimation."""
+    height = max(8, round(image.shape[0] * MOTION_WIDTH / image.shape[1]))
+    grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+    return cv2.resize(grey, (MOTION_WIDTH, height), interpolation=cv2.INTER_AREA).astype(
+        np.float32)
+
+
+def global_motion(before: np.ndarray, after: np.ndarray,
+                  shape: tuple[int, ...]) -> tuple[float, float]:
+    """Camera translation from ``before`` to ``after`` (phase correlation), source pixels.
+
+    (0, 0) when the correlation peak is weak (no dominant global motion, e.g. a
+    static camera with people walking).
+    """
+    if before.shape != after.shape:
+        return (0.0, 0.0)
+    window = cv2.createHanningWindow((before.shape[1], before.shape[0]), cv2.CV_32F)
+    (dx, dy), response = cv2.phaseCorrelate(before, after, window)
+    if response < 0.2 or (abs(dx) < 0.5 and abs(dy) < 0.5):
+        return (0.0, 0.0)
+    scale = shape[1] / before.shape[1]
+    return (float(dx * scale), float(dy * scale))
+
+
+def shift_map(weights: np.ndarray, motion: tuple[float, float]) -> np.ndarray:
+    """``weights`` translated by ``motion`` (pixels); what enters is 0."""
+    if motion == (0.0, 0.0):
+        return weights
+    matrix = np.float32([[1, 0, motion[0]], [0, 1, motion[1]]])
+    return cv2.warpAffine(weights, matrix, (weights.shape[1], weights.shape[0]),
+                          flags=cv2.INTER_LINEAR, borderValue=0.0)
 
 
 def weighted_mse(image: np.ndarray, canvas: np.ndarray, weights3: np.ndarray,
@@ -151,6 +190,8 @@ class _Search:
         u = int(min(max(u, lo_u), hi_u))
         tried: list[tuple[int, float]] = []
         while len(tried) < tries + 1:
+            if best is None and len(tried) == tries:
+                u = self.lo_u  # nothing fitted: one last try at the smallest setting
             size, payload = encode(sign * u)
             tried.append((u, math.log(max(size, 1))))
             if size <= room:
@@ -164,10 +205,12 @@ class _Search:
             if lo_u > hi_u:
                 break
             if len(tried) >= tries:
-                if best is not None or self.lo_u > hi_u:
+                if best is not None and (best[1] >= LOW_FILL * room or len(tried) > tries):
+                    break  # (one extra try when the best fit leaves much of the room unused)
+                if best is None and self.lo_u > hi_u:
                     break
-                u = self.lo_u  # nothing fitted: one last try at the smallest setting
-                continue
+                if best is None:
+                    continue
             slope = self.slope
             if len(tried) >= 2:
                 (ua, la), (ub, lb) = tried[-2], tried[-1]
@@ -200,6 +243,8 @@ class AutoCoder(TextureCoder):
         self._probe_turn = 0
         self._unit: _Unit | None = None
         self._executor: ThreadPoolExecutor | None = None
+        self._grey: np.ndarray | None = None
+        self.global_motion = (0.0, 0.0)  # camera motion since the reference, source pixels
         self._part_states: OrderedDict[int, int] = OrderedDict()
         self.modes: Counter = Counter()
         self.last_mode = MODE_INDEPENDENT
@@ -282,8 +327,16 @@ class AutoCoder(TextureCoder):
         if entry is not None and entry.canvas.image.shape != image.shape:
             ref, entry = None, None
         weights = weight_map.astype(np.float32)
+        self._grey = motion_grey(image)
+        self.global_motion = (0.0, 0.0)
         if entry is not None:
-            weights = np.maximum(weights, entry.weight)
+            held = entry.weight
+            if entry.grey is not None:
+                # A panning camera moves what the reference showed: move its weights too, so
+                # the boost lands where the ghost would be, not on the scene that slid in.
+                self.global_motion = global_motion(entry.grey, self._grey, image.shape)
+                held = shift_map(held, self.global_motion)
+            weights = np.maximum(weights, held)
         weights3 = np.repeat(weights.reshape(-1), 3)
         total = float(weights3.sum()) or 1.0
         _reset_texture(frame)
@@ -407,7 +460,8 @@ class AutoCoder(TextureCoder):
         self._since_intra = 0 if mode == MODE_STILL else self._since_intra + 1
         if cand is not None:
             self._sent[frame.sequence] = _Sent(cand.canvas, self.last_ref,
-                                               weight_map.astype(np.float32))
+                                               weight_map.astype(np.float32),
+                                               getattr(self, "_grey", None))
             while len(self._sent) > self.cfg.texture.reference_frames:
                 self._sent.popitem(last=False)
         if mode == MODE_SKIP:

@@ -252,3 +252,19 @@ def test_decoder_refuses_a_part_after_a_gap(scripted, vtest_frames):
     assert dec.last is last
     dec.decode(frames[1])
     dec.decode(frames[2])  # in order again: accepted
+
+
+def test_global_motion_finds_a_pan_and_ignores_people_walking(vtest_frames):
+    from semcomm_ros.codec.auto import global_motion, motion_grey, shift_map
+
+    image = cv2.resize(vtest_frames[0], (640, 480))
+    panned = cv2.warpAffine(image, np.float32([[1, 0, 14], [0, 1, -6]]), (640, 480),
+                            borderMode=cv2.BORDER_REFLECT)
+    dx, dy = global_motion(motion_grey(image), motion_grey(panned), image.shape)
+    assert abs(dx - 14) < 2 and abs(dy + 6) < 2
+    later = cv2.resize(vtest_frames[2], (640, 480))  # static camera, people moved
+    assert global_motion(motion_grey(image), motion_grey(later), image.shape) == (0.0, 0.0)
+    weights = np.zeros((480, 640), np.float32)
+    weights[100:200, 100:200] = 1.0
+    moved = shift_map(weights, (20.0, 0.0))
+    assert moved[150, 210] == 1.0 and moved[150, 110] == 0.0
