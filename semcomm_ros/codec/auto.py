@@ -139,7 +139,7 @@ def global_motion(before: np.ndarray, after: np.ndarray,
         return (0.0, 0.0)
     window = cv2.createHanningWindow((before.shape[1], before.shape[0]), cv2.CV_32F)
     (dx, dy), response = cv2.phaseCorrelate(before, after, window)
-    if response < 0.2 or (abs(dx) < 0.5 and abs(dy) < 0.5):
+    if response < 0.3 or (abs(dx) < 1.0 and abs(dy) < 1.0):
         return (0.0, 0.0)
     scale = shape[1] / before.shape[1]
     return (float(dx * scale), float(dy * scale))
