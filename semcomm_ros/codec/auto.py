@@ -69,7 +69,7 @@ log = logging.getLogger("semcomm_ros.codec.auto")
 
 PENDING, ACKED, LOST = 0, 1, 2
 VIDEO_SCALES = (1.0, 0.5, 0.25)
-Q_MIN, Q_MAX = 2 * 10, 2 * 51       # video_q range searched (CRF 10 .. 51)
+Q_MIN, Q_MAX = 4 * 10, 4 * 51       # video_q range searched (CRF 10 .. 51, quarter steps)
 MAX_TRIES = 3                        # encodes per candidate search
 MIN_LAYER_BYTES = 40                 # below this a still layer is not attempted
 MIN_VIDEO_BYTES = 12                 # below this a video layer is not attempted
@@ -606,7 +606,7 @@ class AutoCoder(TextureCoder):
             return (len(packet) if packet else 1 << 30), (prime, packet)
 
         search = self._video_searches.setdefault((scale, setting[1]),
-                                                 _Search(Q_MIN, Q_MAX, False, 60, 0.08))
+                                                 _Search(Q_MIN, Q_MAX, False, 120, 0.04))
         found = search.run(enc, room)
         if found is None:
             return None

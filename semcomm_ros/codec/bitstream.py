@@ -38,7 +38,7 @@ TEXTURE_CODECS = ("", "jpeg", "webp")
 BACKGROUND_CODECS = ("", "jpeg", "webp", "h264")
 MAX_U32 = 0xFFFFFFFF
 MAX_SHORT_STRING = 32
-MAX_VIDEO_Q = 102  # x264 CRF 0..51 in half steps
+MAX_VIDEO_Q = 204  # x264 CRF 0..51 in quarter steps
 # background codecs each texture mode allows
 MODE_BACKGROUNDS = {MODE_INDEPENDENT: BACKGROUND_CODECS, MODE_SKIP: ("",),
                     MODE_STILL: ("jpeg", "webp"), MODE_VIDEO: ("h264",),

@@ -10,7 +10,7 @@ exact; so is libx264 with one thread and fixed settings).
 
 The video mode restarts H.264 without sending a key frame ("synthetic IDR"):
 both ends open a fresh libx264 encoder with :data:`X264_OPTIONS` and the
-frame's ``video_q`` (CRF in half steps), encode ``canvas[ref]`` (scaled to the
+frame's ``video_q`` (CRF in quarter steps), encode ``canvas[ref]`` (scaled to the
 coded size) as its first, high-quality frame and feed those bytes to a fresh
 H.264 decoder; the frame's packet is the encoder's second frame, a P-frame
 against that picture. The encoder discards the IDR; the decoder regenerates it
@@ -60,8 +60,8 @@ class Canvas:
 
 
 def crf_of(video_q: int) -> float:
-    """x264 CRF of a frame's ``video_q`` (half steps)."""
-    return video_q / 2.0
+    """x264 CRF of a frame's ``video_q`` (quarter steps)."""
+    return video_q / 4.0
 
 
 def x264_options(video_q: int) -> dict[str, str]:
@@ -69,7 +69,7 @@ def x264_options(video_q: int) -> dict[str, str]:
     crf = crf_of(video_q)
     ipratio = max(1.0, 2.0 ** ((crf - PRIME_QP) / 6.0))
     return {"preset": X264_PRESET, "tune": "zerolatency",
-            "x264-params": f"{X264_PARAMS}:crf={crf:.1f}:ipratio={ipratio:.4f}"}
+            "x264-params": f"{X264_PARAMS}:crf={crf:.2f}:ipratio={ipratio:.4f}"}
 
 
 def open_x264(width: int, height: int, video_q: int) -> av.CodecContext:

@@ -87,7 +87,7 @@ class CodedFrame:
     encode_time_ms: float = 0.0
     texture_mode: int = MODE_INDEPENDENT     # MODE_* above
     ref_sequence: int = 0                    # canvas this frame builds on (skip, video)
-    video_q: int = 0                         # video: x264 CRF x 2 (0..102)
+    video_q: int = 0                         # video: x264 CRF x 4 (0..204)
     prime_crc: int = 0                       # video: CRC-32 of the synthetic IDR packet
     texture_parts: int = 0                   # part: its index (1..); still: parts before it
 

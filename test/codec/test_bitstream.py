@@ -115,7 +115,7 @@ def test_reference_fields_round_trip():
     {"texture_mode": MODE_STILL},                               # still without a picture
     {"texture_mode": MODE_STILL, "ref_sequence": 4, "background_codec": "webp",
      "background_width": 8, "background_height": 8, "background": b"x"},
-    {"texture_mode": MODE_VIDEO, "ref_sequence": 4, "video_q": 103,
+    {"texture_mode": MODE_VIDEO, "ref_sequence": 4, "video_q": 205,
      "background_codec": "h264", "background_width": 16, "background_height": 16,
      "background": b"x"},
     {"video_q": 3},                                             # video field, no video
