@@ -38,6 +38,7 @@ TEXTURE_CODECS = ("", "jpeg", "webp")
 BACKGROUND_CODECS = ("", "jpeg", "webp", "h264")
 MAX_U32 = 0xFFFFFFFF
 MAX_SHORT_STRING = 32
+OBJ_MASK, OBJ_TEXTURE = 1, 2  # object flags: a mask follows, a texture layer follows
 MAX_VIDEO_Q = 204  # x264 CRF 0..51 in quarter steps
 # background codecs each texture mode allows
 MODE_BACKGROUNDS = {MODE_INDEPENDENT: BACKGROUND_CODECS, MODE_SKIP: ("",),
@@ -206,23 +207,25 @@ def pack(frame: CodedFrame, limits: LimitsConfig | None = None) -> bytes:
     if frame.texture_mode in (MODE_STILL, MODE_PART):
         write_varint(frame.texture_parts, out)
     write_varint(len(frame.objects), out)
-    labels = list(dict.fromkeys(obj.label for obj in frame.objects))
-    write_varint(len(labels), out)
-    for label in labels:
+    classes = list(dict.fromkeys((obj.class_id, obj.label) for obj in frame.objects))
+    write_varint(len(classes), out)
+    for class_id, label in classes:
+        write_varint(class_id, out)
         _blob(out, label.encode())
     for obj in frame.objects:
-        write_varint(obj.class_id, out)
-        write_varint(labels.index(obj.label), out)
+        write_varint(classes.index((obj.class_id, obj.label)), out)
         out.append(round(obj.confidence * 255))
         out.append(round(obj.weight * 255))
         for value in obj.box:
             write_varint(int(value), out)
-        write_varint(obj.mask_width, out)
+        out.append((OBJ_MASK if obj.mask_width else 0) | (OBJ_TEXTURE if obj.texture_codec else 0))
         if obj.mask_width:
+            write_varint(obj.mask_width, out)
             write_varint(obj.mask_height, out)
             _blob(out, obj.mask)
-        _layer(out, obj.texture_codec, obj.texture_width, obj.texture_height, obj.texture,
-               obj.texture_quality)
+        if obj.texture_codec:
+            _layer(out, obj.texture_codec, obj.texture_width, obj.texture_height, obj.texture,
+                   obj.texture_quality)
     out += struct.pack("<I", zlib.crc32(out))
     return bytes(out)
 
@@ -344,26 +347,31 @@ def unpack(data: bytes, limits: LimitsConfig | None = None) -> CodedFrame:
     if frame.texture_mode in (MODE_STILL, MODE_PART):
         frame.texture_parts = r.varint(limits.max_texture_parts)
     count = r.varint(limits.max_objects)
-    labels = [r.text(limits.max_label_chars) for _ in range(r.varint(count))]
-    _check(len(set(labels)) == len(labels), "label table repeats a label")
+    classes = [(r.varint(0xFFFF), r.text(limits.max_label_chars))
+               for _ in range(r.varint(count))]
+    _check(len(set(classes)) == len(classes), "class table repeats an entry")
+    _check(bool(classes) or count == 0, "objects without a class table")
     for _ in range(count):
-        class_id = r.varint(0xFFFF)
-        label = labels[r.varint(max(0, len(labels) - 1))] if labels else ""
-        _check(bool(labels), "objects without a label table")
+        class_id, label = classes[r.varint(max(0, len(classes) - 1))]
         obj = CodedObject(class_id=class_id, label=label,
                           confidence=r.u8() / 255, weight=r.u8() / 255,
                           box=(r.varint(dim), r.varint(dim), r.varint(dim), r.varint(dim)))
-        obj.mask_width = r.varint(limits.max_mask_cells)
-        if obj.mask_width:
+        flags = r.u8()
+        _check(flags & ~(OBJ_MASK | OBJ_TEXTURE) == 0, f"unknown object flags {flags:#x}")
+        if flags & OBJ_MASK:
+            obj.mask_width = r.varint(limits.max_mask_cells)
             obj.mask_height = r.varint(limits.max_mask_cells)
             obj.mask = r.blob(blob_max)
-        obj.texture_codec = r.codec()
-        if obj.texture_codec:
+            _check(obj.mask_width > 0 and len(obj.mask) > 0, "mask flag without a mask")
+        if flags & OBJ_TEXTURE:
+            obj.texture_codec = r.codec()
+            _check(bool(obj.texture_codec), "texture flag without a texture codec")
             obj.texture_quality = r.u8()
             obj.texture_width, obj.texture_height = r.varint(dim), r.varint(dim)
             obj.texture = r.blob(blob_max)
         frame.objects.append(obj)
-    _check(set(labels) == {o.label for o in frame.objects}, "label table entry never used")
+    _check(set(classes) == {(o.class_id, o.label) for o in frame.objects},
+           "class table entry never used")
     _check(r.pos == len(r.data), "trailing bytes after the last object")
     frame.bytes_used = len(data)
     validate_frame(frame, limits)
