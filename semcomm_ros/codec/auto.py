@@ -296,7 +296,7 @@ class AutoCoder(TextureCoder):
             # Built on a frame known lost: the decoder cannot hold it, whatever a report says
             # (a report that only tells arrival, not decoding, must not mislead the model).
             return self._usable(entry.ref, depth + 1)
-        return entry.state == ACKED
+        return True  # its reference left the ring usable (see _evict)
 
     def one_way(self) -> bool:
         """True while no receiver feedback has come for ``texture.feedback_timeout`` frames."""
@@ -462,11 +462,21 @@ class AutoCoder(TextureCoder):
             self._sent[frame.sequence] = _Sent(cand.canvas, self.last_ref,
                                                weight_map.astype(np.float32),
                                                getattr(self, "_grey", None))
-            while len(self._sent) > self.cfg.texture.reference_frames:
-                self._sent.popitem(last=False)
+            self._evict()
         if mode == MODE_SKIP:
             return LEVEL_BACKGROUND
         return LEVEL_FULL if cand is not None else LEVEL_SEMANTIC
+
+    def _evict(self) -> None:
+        """Keep the ring's size; an evicted unusable frame passes that on to what built on it."""
+        while len(self._sent) > self.cfg.texture.reference_frames:
+            seq = next(iter(self._sent))
+            usable = self._usable(seq)
+            del self._sent[seq]
+            if not usable:
+                for other in self._sent.values():
+                    if other.ref == seq:
+                        other.state = LOST
 
     def drop_texture(self, frame: CodedFrame) -> bool:
         """Remove the texture layer (the frame then leaves no canvas)."""

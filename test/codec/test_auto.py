@@ -268,3 +268,33 @@ def test_global_motion_finds_a_pan_and_ignores_people_walking(vtest_frames):
     weights[100:200, 100:200] = 1.0
     moved = shift_map(weights, (20.0, 0.0))
     assert moved[150, 210] == 1.0 and moved[150, 110] == 0.0
+
+
+def test_one_way_chains_outlive_the_ring_until_the_refresh(scripted, vtest_frames):
+    enc, _ = _pair(scripted, reference_frames=4, refresh_period=12)
+    modes = [enc.encode(image, byte_budget=1500, sequence=seq).texture_mode
+             for seq, image in enumerate(_clip(vtest_frames, 14))]
+    stills = [i for i, m in enumerate(modes) if m == MODE_STILL]
+    assert stills[0] == 0 and 12 in stills and len(stills) <= 4, modes  # (the RD may add some)
+    assert modes[1:11].count(MODE_VIDEO) >= 6, modes
+
+
+def test_a_loss_is_remembered_after_its_frame_left_the_ring(scripted, vtest_frames):
+    enc, dec = _pair(scripted, reference_frames=3)
+    frames = _clip(vtest_frames, 8)
+    ok = []
+    for seq, image in enumerate(frames):
+        frame = enc.encode(image, byte_budget=1500, sequence=seq)
+        if seq == 1:
+            ok.append(False)
+            continue
+        try:
+            dec.decode(frame)
+            ok.append(True)
+        except MissingReference:
+            ok.append(False)
+    # no feedback until frame 7: frames 2.. built on the lost one and failed; then the report
+    for seq in range(8):
+        enc.feedback(seq, ok[seq])
+    frame = enc.encode(frames[0], byte_budget=1500, sequence=8)
+    assert frame.texture_mode == MODE_STILL or frame.ref_sequence == 0, (ok, frame.ref_sequence)
