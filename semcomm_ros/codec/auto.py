@@ -374,10 +374,13 @@ class AutoCoder(TextureCoder):
         if still is not None:
             cands.append(still)
         self.last_distortion = {MODE_NAMES[c.mode]: c.distortion for c in cands}
-        if entry is None and not cands and room_still > 2:
-            # Nothing held and no still fits one frame: split one over several (thin links).
+        if room_still > 2 and all(c.mode == MODE_SKIP for c in cands):
+            # No still and no P-frame fits one frame (thin links): split a still over several
+            # frames, when it beats what the decoder holds (or nothing is held). Meanwhile
+            # the decoder keeps showing its picture, as for a skip.
             unit = self._plan_unit(image, room_still, weights3, total)
-            if unit is not None:
+            held = cands[0].distortion if cands else float("inf")
+            if unit is not None and unit.cand.distortion < held:
                 self._unit = unit
                 return self._continue_unit(frame, base, weight_map)
         for cand in sorted(cands, key=lambda c: (c.distortion, c.mode)):
