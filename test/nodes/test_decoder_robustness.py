@@ -60,12 +60,18 @@ def test_decoder_drops_bad_frames_and_keeps_serving(ros_node, sample_bag, tmp_pa
     graph = Graph([NodeProcess("decoder_node", {"reconstruction.backend": "none"})],
                   log_dir=tmp_path / "logs")
     encoder = SemanticEncoder(CodecConfig())
-    goods = []
-    for i, frame in enumerate(itertools.islice(open_source(sample_bag), 640, 646)):
-        coded = encoder.encode(frame.image, byte_budget=8000, sequence=i)
-        goods.append(frame_to_msg(coded, Header(frame_id="camera")))
+    images = [f.image for f in itertools.islice(open_source(sample_bag), 640, 646)]
+
+    def coded(image, sequence):
+        frame = encoder.encode(image, byte_budget=8000, sequence=sequence)
+        return frame_to_msg(frame, Header(frame_id="camera"))
+
+    # Good frames carry the sequence numbers they are sent with: with the auto coder each
+    # names the one before it as its reference (the bad ones in between are not references).
+    goods = [coded(image, i) for i, image in enumerate(images[:3])]
     bad = list(corruptions(goods[0]))  # the first frame surely carries a background
     assert goods[0].background, "first frame without background layer"
+    goods += [coded(image, 3 + len(bad) + i) for i, image in enumerate(images[3:])]
 
     recons, reports = [], []
     reliable = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
@@ -83,6 +89,7 @@ def test_decoder_drops_bad_frames_and_keeps_serving(ros_node, sample_bag, tmp_pa
         sequence = [("good", g) for g in goods[:3]] + bad + [("good", g) for g in goods[3:]]
         expected = {}
         for name, msg in sequence:
+            assert name != "good" or msg.sequence == seq
             msg.sequence = seq
             msg.header.stamp = ros_node.get_clock().now().to_msg()
             msg.send_stamp = msg.header.stamp
