@@ -135,6 +135,33 @@ def probe_launch(install: Path, tools: Path, launch_file: str, *args: str) -> di
     return {n["name"].rsplit("/", 1)[-1]: n for n in json.loads(out.stdout.splitlines()[-1])}
 
 
+def test_camera_argument_remaps_the_configured_topic(repo):
+    """camera:= remaps the name in robot.launch.py: it must be the shipped topics.camera.
+
+    Needs no ROS tools (the launch files are parsed, not run), so it runs everywhere.
+    """
+    import ast
+
+    from semcomm_ros.config import load_sections
+    from semcomm_ros.node_config import TopicsConfig
+
+    values = {}
+    for name in ("robot.launch.py", "semcomm.launch.py"):
+        tree = ast.parse((repo / "launch" / name).read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == \
+                    "CAMERA_TOPIC":
+                values[name] = ast.literal_eval(node.value)
+            if isinstance(node, ast.Call) and getattr(node.func, "id", "") == \
+                    "DeclareLaunchArgument" and ast.literal_eval(node.args[0]) == "camera":
+                default = {k.arg: k.value for k in node.keywords}["default_value"]
+                if isinstance(default, ast.Constant):
+                    values[f"{name} default"] = default.value
+    shipped = load_sections(repo / "config" / "semcomm.yaml")["semcomm_encoder"]["topics.camera"]
+    assert set(values) == {"robot.launch.py", "semcomm.launch.py default"}, values
+    assert set(values.values()) == {TopicsConfig().camera} == {shipped}, values
+
+
 def test_every_launch_argument_takes_effect(install, tools, tmp_path):
     share = install / "semcomm_ros" / "share" / "semcomm_ros"
     custom = tmp_path / "custom.yaml"
