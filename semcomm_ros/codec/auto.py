@@ -249,7 +249,8 @@ class AutoCoder(TextureCoder):
         self.modes: Counter = Counter()
         self.last_mode = MODE_INDEPENDENT
         self.last_ref: int | None = None
-        self.last_distortion: dict[str, float] = {}
+        self.last_distortion: dict[str, float] = {}  # weighted MSE of each candidate
+        self.last_weights: np.ndarray | None = None  # the per-pixel weights behind it
 
     # ------------------------------------------------------------------ decoder model
 
@@ -337,6 +338,7 @@ class AutoCoder(TextureCoder):
                 self.global_motion = global_motion(entry.grey, self._grey, image.shape)
                 held = shift_map(held, self.global_motion)
             weights = np.maximum(weights, held)
+        self.last_weights = weights
         weights3 = np.repeat(weights.reshape(-1), 3)
         total = float(weights3.sum()) or 1.0
         _reset_texture(frame)

@@ -55,15 +55,11 @@ def test_chosen_layer_is_never_worse_than_the_still(scripted, vtest_frames):
         frame = enc.encode(image, byte_budget=1500, sequence=seq)
         out = dec.decode(unpack(pack(frame)))
         scores = enc.coder.last_distortion
-        assert "still" in scores
-        weights = np.maximum(enc.last_weight_map, enc.last_weight_map)
-        w3 = np.repeat(weights.reshape(-1).astype(np.float32), 3)
-        chosen = weighted_mse(image, out.image, w3, float(w3.sum()))
-        if frame.texture_mode != MODE_STILL:  # recomputed on the decoder's own output
-            assert min(scores.values()) <= scores["still"]
-            assert scores[MODE_NAMES[frame.texture_mode]] == min(scores.values())
-        if seq == 0:
-            assert chosen == pytest.approx(scores["still"], rel=1e-5)
+        assert "still" in scores  # the whole-frame still is always a candidate
+        w3 = np.repeat(enc.coder.last_weights.reshape(-1), 3)
+        shown = weighted_mse(image, out.image, w3, float(w3.sum()))  # what the decoder shows
+        assert shown <= scores["still"] * (1 + 1e-6), (seq, MODE_NAMES[frame.texture_mode])
+        assert shown == pytest.approx(scores[MODE_NAMES[frame.texture_mode]], rel=1e-6)
         enc.feedback(seq, True)
 
 
