@@ -23,6 +23,12 @@ def run_node(node_cls: type, args: list[str] | None = None,
         rclpy.spin(node)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except Exception:
+        # Ctrl-C (ros2 launch sends SIGINT) shuts the context down at once; a callback that
+        # was running then fails to publish (RCLError: context is invalid). That is a stop,
+        # not a crash; any other error while the context is up still is one.
+        if rclpy.ok():
+            raise
     finally:
         node.destroy_node()
         rclpy.try_shutdown()
