@@ -294,3 +294,37 @@ def test_a_loss_is_remembered_after_its_frame_left_the_ring(scripted, vtest_fram
         enc.feedback(seq, ok[seq])
     frame = enc.encode(frames[0], byte_budget=1500, sequence=8)
     assert frame.texture_mode == MODE_STILL or frame.ref_sequence == 0, (ok, frame.ref_sequence)
+
+
+class _MovingBox:
+    """A detector that reports the person where the test painted it."""
+
+    name = "moving"
+
+    def __init__(self):
+        self.box = (0, 0, 1, 1)
+
+    def detect(self, image):
+        from semcomm_ros.codec.detect import Detection
+
+        return [Detection(0, "person", 0.9, self.box, None)]
+
+
+def test_an_object_that_moves_leaves_no_ghost(vtest_frames):
+    background = cv2.resize(vtest_frames[0], (384, 288), interpolation=cv2.INTER_AREA)
+    detector = _MovingBox()
+    enc = SemanticEncoder(CodecConfig(), detector=detector)
+    dec = CompositionDecoder(CodecConfig())
+    old, new = (40, 80, 50, 120), (260, 90, 50, 120)
+    for seq in range(12):
+        x, y, w, h = old if seq < 5 else new
+        image = background.copy()
+        image[y:y + h, x:x + w] = (40, 40, 220)  # a red figure on the real scene
+        detector.box = (x, y, w, h)
+        out = dec.decode(enc.encode(image, byte_budget=1200, sequence=seq))
+        enc.feedback(seq, True)
+    x, y, w, h = old
+    ghost = cv2.absdiff(out.image[y:y + h, x:x + w], background[y:y + h, x:x + w]).mean()
+    assert ghost < 12, ghost  # where the figure stood shows the scene again
+    x, y, w, h = new
+    assert cv2.absdiff(out.image[y:y + h, x:x + w], image[y:y + h, x:x + w]).mean() < 12
