@@ -73,6 +73,7 @@ Q_MIN, Q_MAX = 4 * 10, 4 * 51       # video_q range searched (CRF 10 .. 51, quar
 MAX_TRIES = 3                        # encodes per candidate search
 MIN_LAYER_BYTES = 40                 # below this a still layer is not attempted
 MIN_VIDEO_BYTES = 12                 # below this a video layer is not attempted
+VIDEO_FAILURES = 3                   # video frames failing on held pictures before stills only
 STILL_PROBE_EVERY = 3                # frames between tries of a neighbouring still scale
 VIDEO_PROBE_EVERY = 3                # frames between tries of a neighbouring video setting
 ROI_LADDER = (0.0, 0.25, 0.5, 0.75, 1.0)  # x264 ROI strengths tried, x texture.video_roi_strength
@@ -100,6 +101,7 @@ class _Sent:
     weight: np.ndarray
     grey: np.ndarray | None = None  # small grey of the camera image (global motion)
     state: int = PENDING
+    mode: int = MODE_STILL
 
 
 @dataclass
@@ -244,6 +246,8 @@ class AutoCoder(TextureCoder):
         self._unit: _Unit | None = None
         self._executor: ThreadPoolExecutor | None = None
         self._grey: np.ndarray | None = None
+        self._video_failures = 0
+        self.video_disabled = False  # the decoder cannot follow the video mode (see _note_video)
         self.global_motion = (0.0, 0.0)  # camera motion since the reference, source pixels
         self._part_states: OrderedDict[int, int] = OrderedDict()
         self.modes: Counter = Counter()
@@ -281,11 +285,30 @@ class AutoCoder(TextureCoder):
         entry = self._sent.get(sequence)
         if entry is not None:
             entry.state = ACKED if ok else LOST
+            if entry.mode == MODE_VIDEO:
+                self._note_video(ok, entry)
         for seq, other in self._sent.items():
             if (sequence - seq) & 0xFFFFFFFF > 0x7FFFFFFF or seq == sequence:
                 break  # (sent after the reported frame)
             if other.state == PENDING:
                 other.state = LOST
+
+    def _note_video(self, ok: bool, entry: _Sent) -> None:
+        """Count video frames that failed on a reference the decoder confirmed holding.
+
+        Its libx264 then regenerates another synthetic key frame (ReferenceMismatch);
+        after VIDEO_FAILURES of them in a row the coder sends stills (and skips) only.
+        """
+        ref = self._sent.get(entry.ref) if entry.ref is not None else None
+        if ok:
+            self._video_failures = 0
+        elif ref is not None and ref.state == ACKED:
+            self._video_failures += 1
+            if self._video_failures >= VIDEO_FAILURES and not self.video_disabled:
+                self.video_disabled = True
+                log.warning("%d video frames failed at the decoder on pictures it holds (another "
+                            "libx264 build?); the auto coder goes on with stills only",
+                            self._video_failures)
 
     def _usable(self, sequence: int, depth: int = 0) -> bool:
         entry = self._sent.get(sequence)
@@ -359,7 +382,7 @@ class AutoCoder(TextureCoder):
             pending = self._pool().submit(self._still, image, room_still, weights3, total)
         room_video = budget - base - 9 - 5 - 5  # + reference distance, video_q, prime_crc
         videos = []
-        if entry is not None and room_video >= MIN_VIDEO_BYTES:
+        if entry is not None and room_video >= MIN_VIDEO_BYTES and not self.video_disabled:
             settings = [self._video_setting]
             if self._frames % VIDEO_PROBE_EVERY == 1:
                 settings.append(self._probe_setting())
@@ -466,7 +489,7 @@ class AutoCoder(TextureCoder):
         if cand is not None:
             self._sent[frame.sequence] = _Sent(cand.canvas, self.last_ref,
                                                weight_map.astype(np.float32),
-                                               getattr(self, "_grey", None))
+                                               getattr(self, "_grey", None), mode=mode)
             self._evict()
         if mode == MODE_SKIP:
             return LEVEL_BACKGROUND

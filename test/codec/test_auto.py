@@ -328,3 +328,33 @@ def test_an_object_that_moves_leaves_no_ghost(vtest_frames):
     assert ghost < 12, ghost  # where the figure stood shows the scene again
     x, y, w, h = new
     assert cv2.absdiff(out.image[y:y + h, x:x + w], image[y:y + h, x:x + w]).mean() < 12
+
+
+def test_a_decoder_with_another_x264_gets_stills(scripted, vtest_frames, monkeypatch):
+    """Its synthetic key frames differ (CRC mismatch): after a few failed video frames the
+    encoder, told by the reports, sends only stills, which that decoder shows."""
+    import semcomm_ros.codec.canvas as canvas
+
+    enc, dec = _pair(scripted)
+    own = canvas.x264_options
+
+    def other_build(video_q):  # what a different libx264 would do: other bytes
+        options = own(video_q)
+        options["x264-params"] += ":deblock=1,1"
+        return options
+
+    ok, modes = [], []
+    for seq, image in enumerate(_clip(vtest_frames, 12)):
+        frame = enc.encode(image, byte_budget=2500, sequence=seq)
+        modes.append(frame.texture_mode)
+        with monkeypatch.context() as patch:
+            patch.setattr(canvas, "x264_options", other_build)
+            try:
+                dec.decode(unpack(pack(frame)))
+                ok.append(True)
+            except ReferenceMismatch:
+                ok.append(False)
+        enc.feedback(seq, ok[-1])
+    assert enc.coder.video_disabled
+    assert modes[0] == MODE_STILL and MODE_VIDEO in modes[1:5]
+    assert MODE_VIDEO not in modes[8:] and all(ok[8:]), (modes, ok)
