@@ -331,8 +331,11 @@ def test_an_object_that_moves_leaves_no_ghost(vtest_frames):
 
 
 def test_a_decoder_with_another_x264_gets_stills(scripted, vtest_frames, monkeypatch):
-    """Its synthetic key frames differ (CRC mismatch): after a few failed video frames the
-    encoder, told by the reports, sends only stills, which that decoder shows."""
+    """A decoder whose synthetic key frames differ (CRC mismatch) gets stills.
+
+    After a few failed video frames the encoder, told by the reports, sends only
+    stills, which that decoder shows.
+    """
     import semcomm_ros.codec.canvas as canvas
 
     enc, dec = _pair(scripted)
