@@ -28,6 +28,7 @@ from semcomm_ros.codec.frame import (
     BitstreamError,
     CodedFrame,
     CodedObject,
+    LimitExceeded,
 )
 from semcomm_ros.codec.masks import read_varint, write_varint
 
@@ -58,14 +59,21 @@ def _check(cond: bool, message: str) -> None:
         raise BitstreamError(message)
 
 
+def _limit(cond: bool, message: str) -> None:
+    if not cond:
+        raise LimitExceeded(message)
+
+
 def _check_layer(name: str, codec: str, allowed: tuple[str, ...], width: int, height: int,
                  data: bytes, limits: LimitsConfig) -> None:
     _check(codec in allowed, f"{name}: unknown codec {codec!r}")
     _check(isinstance(data, (bytes, bytearray)), f"{name}: data must be bytes")
-    _check(len(data) <= limits.max_blob_bytes, f"{name}: {len(data)} bytes over the limit")
+    _limit(len(data) <= limits.max_blob_bytes, f"{name}: {len(data)} bytes over the limit")
     if codec:
         _check(0 < width <= limits.max_dimension and 0 < height <= limits.max_dimension,
                f"{name}: size {width}x{height} outside 1..{limits.max_dimension}")
+        _limit(width * height <= limits.max_pixels,
+               f"{name}: {width}x{height} over limits.max_pixels {limits.max_pixels}")
         _check(len(data) > 0, f"{name}: codec {codec!r} but no data")
     else:
         _check(width == 0 and height == 0 and len(data) == 0, f"{name}: data without codec")
@@ -77,7 +85,9 @@ def _unit(value: float) -> bool:
 
 def validate_object(obj: CodedObject, frame: CodedFrame, limits: LimitsConfig) -> None:
     """Check one object's fields; BitstreamError when any is out of range."""
-    _check(isinstance(obj.class_id, int) and 0 <= obj.class_id <= 0xFFFF, "bad class_id")
+    # class_id + 1 marks the object in the decoder's uint16 semantic map: 0xFFFE at most
+    _check(isinstance(obj.class_id, int) and 0 <= obj.class_id < 0xFFFF,
+           f"class_id {obj.class_id!r} outside 0..65534")
     _check(isinstance(obj.label, str) and len(obj.label.encode()) <= limits.max_label_chars,
            "label missing or too long")
     _check(_unit(obj.confidence) and _unit(obj.weight), "confidence/weight outside [0, 1]")
@@ -123,11 +133,29 @@ def validate_frame(frame: CodedFrame, limits: LimitsConfig) -> None:
                  frame.background_width, frame.background_height, frame.background, limits)
     _check(0 <= frame.background_quality <= 100, "background quality outside 0..100")
     validate_reference(frame, limits)
-    _check(isinstance(frame.objects, list) and len(frame.objects) <= limits.max_objects,
-           "too many objects")
+    _check(isinstance(frame.objects, list), "objects must be a list")
+    _limit(len(frame.objects) <= limits.max_objects, "too many objects")
+    area = frame.source_width * frame.source_height
+    _limit(area <= limits.max_pixels,
+           f"source {frame.source_width}x{frame.source_height} over limits.max_pixels "
+           f"{limits.max_pixels}")
     for obj in frame.objects:
         _check(isinstance(obj, CodedObject), "objects must be CodedObject")
         validate_object(obj, frame, limits)
+    _limit(work_pixels(frame) <= limits.max_work_pixels,
+           f"frame needs {work_pixels(frame)} pixels of work, over limits.max_work_pixels "
+           f"{limits.max_work_pixels}")
+
+
+def work_pixels(frame: CodedFrame) -> int:
+    """Pixels the decoder touches for a frame: its canvas, every box and every layer."""
+    total = frame.source_width * frame.source_height
+    total += frame.gist_width * frame.gist_height
+    total += frame.background_width * frame.background_height
+    for obj in frame.objects:
+        total += obj.box[2] * obj.box[3] + obj.texture_width * obj.texture_height
+        total += obj.mask_width * obj.mask_height
+    return total
 
 
 def ref_distance(frame: CodedFrame) -> int:
@@ -298,7 +326,7 @@ def unpack(data: bytes, limits: LimitsConfig | None = None) -> CodedFrame:
     limits = limits or LimitsConfig()
     _check(isinstance(data, (bytes, bytearray, memoryview)), "frame must be bytes")
     data = bytes(data)
-    _check(len(data) <= limits.max_frame_bytes, f"frame of {len(data)} bytes over the limit")
+    _limit(len(data) <= limits.max_frame_bytes, f"frame of {len(data)} bytes over the limit")
     _check(len(data) >= 10, "truncated frame")
     _check(data[:3] == MAGIC, "not a semcomm frame (bad magic)")
     _check(data[3] == FORMAT_VERSION,

@@ -224,12 +224,21 @@ class LimitsConfig:
         "farthest reference a frame may name, in frames back"))
     max_texture_parts: int = field(default=16, metadata=describe(
         "most frames one still may be split over (thin links)"))
+    max_pixels: int = field(default=8_388_608, metadata=describe(
+        "most pixels in one decoded picture: the source and every layer (default 2^23, a "
+        "3840x2160 camera fits); bounds the decoder's memory per frame"))
+    max_work_pixels: int = field(default=33_554_432, metadata=describe(
+        "most pixels the decoder touches for one frame: source + object boxes + textures "
+        "(bounds decode time: about 0.3 s on a small CPU at the default)"))
+    max_frame_id_chars: int = field(default=256, metadata=describe(
+        "longest header.frame_id accepted, UTF-8 bytes (printable characters only)"))
 
     def validate(self) -> None:
         """Raise ConfigError on impossible values."""
         for name in ("max_dimension", "max_objects", "max_frame_bytes", "max_blob_bytes",
                      "max_label_chars", "max_mask_cells", "max_weight_map_side",
-                     "max_ref_distance", "max_texture_parts"):
+                     "max_ref_distance", "max_texture_parts", "max_pixels", "max_work_pixels",
+                     "max_frame_id_chars"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"limits.{name} must be >= 1")
         if self.max_dimension > 65535 or self.max_objects > 65535:

@@ -34,6 +34,10 @@ class BitstreamError(ValueError):
     """A coded frame is malformed: wrong version, bad length, undecodable layer."""
 
 
+class LimitExceeded(BitstreamError):
+    """A well-formed frame asks for more than the configured limits allow (``LimitsConfig``)."""
+
+
 class MissingReference(BitstreamError):
     """The frame builds on a canvas (``ref_sequence``) the decoder does not hold."""
 

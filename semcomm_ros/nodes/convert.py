@@ -11,7 +11,8 @@ from sensor_msgs.msg import CompressedImage, Image, RegionOfInterest
 from std_msgs.msg import Header
 
 from semcomm_ros.codec.bitstream import packed_size
-from semcomm_ros.codec.frame import BitstreamError, CodedFrame, CodedObject
+from semcomm_ros.codec.config import LimitsConfig
+from semcomm_ros.codec.frame import BitstreamError, CodedFrame, CodedObject, LimitExceeded
 from semcomm_ros.io.image_encoding import (
     bgr_to_image_fields,
     bgr_to_jpeg,
@@ -101,11 +102,48 @@ def _object_to_msg(o: CodedObject) -> SemanticObject:
     return m
 
 
-def msg_to_frame(msg: WeightedSemantics) -> CodedFrame:
-    """WeightedSemantics -> CodedFrame; BitstreamError if the weight map's size is wrong.
+def _printable(text: str, limit: int) -> bool:
+    """At most ``limit`` UTF-8 bytes, no control characters."""
+    return len(text) <= limit and len(text.encode()) <= limit and text.isprintable()
 
-    Everything else is checked by the codec's decoder (``validate_frame``).
+
+def check_message(msg: WeightedSemantics, limits: LimitsConfig) -> None:
+    """Bounds on the message itself, checked before any of its arrays is copied.
+
+    LimitExceeded when the message is over a limit (total payload bytes, object
+    count, header.frame_id length); BitstreamError for text fields that are not
+    short printable strings. The codec's decoder then checks every field of the
+    frame (``validate_frame``: dimensions, pixels, work, codecs, references).
     """
+    if len(msg.objects) > limits.max_objects:
+        raise LimitExceeded(f"{len(msg.objects)} objects over limits.max_objects "
+                            f"{limits.max_objects}")
+    total = len(msg.weight_map) + len(msg.gist) + len(msg.background) + sum(
+        len(o.mask) + len(o.texture) + len(o.label) for o in msg.objects)
+    if total > limits.max_frame_bytes:
+        raise LimitExceeded(f"{total} payload bytes over limits.max_frame_bytes "
+                            f"{limits.max_frame_bytes}")
+    if not _printable(msg.header.frame_id, limits.max_frame_id_chars):
+        raise LimitExceeded(f"header.frame_id of {len(msg.header.frame_id)} characters is "
+                            f"printable within {limits.max_frame_id_chars} bytes")
+    names = [msg.source_encoding, msg.gist_codec, msg.background_codec]
+    names += [o.texture_codec for o in msg.objects]
+    if not all(_printable(n, 32) for n in names):
+        raise BitstreamError("an encoding or codec name is not a short printable string")
+    if not all(_printable(o.label, limits.max_label_chars) for o in msg.objects):
+        raise BitstreamError("an object label is not printable within "
+                             f"{limits.max_label_chars} bytes")
+    if max(int(msg.weight_map_width), int(msg.weight_map_height)) > limits.max_weight_map_side:
+        raise LimitExceeded("weight map over limits.max_weight_map_side")
+
+
+def msg_to_frame(msg: WeightedSemantics, limits: LimitsConfig | None = None) -> CodedFrame:
+    """WeightedSemantics -> CodedFrame, after :func:`check_message`.
+
+    BitstreamError (or its LimitExceeded) when the message is out of bounds or the
+    weight map's size is wrong; the codec's decoder checks the rest.
+    """
+    check_message(msg, limits or LimitsConfig())
     wm = np.frombuffer(bytes(msg.weight_map), dtype=np.uint8)
     h, w = int(msg.weight_map_height), int(msg.weight_map_width)
     if h * w != wm.size:

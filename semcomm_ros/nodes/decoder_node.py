@@ -12,7 +12,7 @@ from std_msgs.msg import Header
 from visualization_msgs.msg import MarkerArray
 
 from semcomm_ros.codec import BitstreamError, CompositionDecoder
-from semcomm_ros.codec.frame import MissingReference
+from semcomm_ros.codec.frame import LimitExceeded, MissingReference
 from semcomm_ros.config import DECODER_NODE
 from semcomm_ros.msg import FrameReport, WeightedSemantics
 from semcomm_ros.node_config import DecoderNodeConfig
@@ -139,18 +139,23 @@ class DecoderNode(Node):
                              receive_stamp=received.to_msg())
         frame = None
         try:
-            frame = msg_to_frame(msg)
+            frame = msg_to_frame(msg, self.cfg.codec.limits)
             decoded = self.decoder.decode(frame)
         except MissingReference as exc:
             # Builds on a picture this decoder never got (a loss): show the last one, report
             # decoded_ok = false so the encoder codes the next frame against what we hold.
-            self._drop(report, msg, frame, f"reference missing: {exc}", conceal=True)
+            self._drop(report, msg, frame, FrameReport.STATUS_MISSING_REFERENCE,
+                       f"reference missing: {exc}", conceal=True)
+            return
+        except LimitExceeded as exc:
+            self._drop(report, msg, frame, FrameReport.STATUS_LIMIT, f"over a limit: {exc}")
             return
         except BitstreamError as exc:
-            self._drop(report, msg, frame, f"malformed frame: {exc}")
+            self._drop(report, msg, frame, FrameReport.STATUS_MALFORMED, f"malformed frame: {exc}")
             return
         except Exception as exc:  # noqa: BLE001 - node boundary: log, drop, keep serving
-            self._drop(report, msg, frame, f"{type(exc).__name__}: {exc}")
+            self._drop(report, msg, frame, FrameReport.STATUS_INTERNAL,
+                       f"{type(exc).__name__}: {exc}")
             return
         refine = self.reconstructor.name != "none" and self._refiner.offer(
             (replace(decoded, image=decoded.image.copy()), msg.header, msg.sequence))
@@ -161,6 +166,7 @@ class DecoderNode(Node):
         report.bytes = received_bytes(msg, frame)
         report.decode_time_ms = self.last_ms = (time.perf_counter() - t0) * 1e3
         report.decoded_ok = True
+        report.status = FrameReport.STATUS_OK
         report.header.stamp = self.get_clock().now().to_msg()
         self.pub_report.publish(report)
         self.decoded += 1
@@ -214,14 +220,15 @@ class DecoderNode(Node):
             info.header = header  # same stamp and frame as the picture it describes
             self.pub_info.publish(info)
 
-    def _drop(self, report: FrameReport, msg: WeightedSemantics, frame, why: str,
+    def _drop(self, report: FrameReport, msg: WeightedSemantics, frame, status: int, why: str,
               conceal: bool = False) -> None:
         self.dropped += 1
+        report.status = status
         concealed = self.decoder.conceal(msg.sequence) if conceal else None
         if concealed is not None:
             self._show(concealed.image, concealed, msg.header, msg.sequence)
         report.bytes = min(received_bytes(msg, frame), 2**32 - 1)
-        self.get_logger().warning(f"dropping frame {msg.sequence}: {why}")
+        self.get_logger().warning(f"dropping frame {msg.sequence}: {why[:300]}")
         report.decoded_ok = False
         report.header.stamp = self.get_clock().now().to_msg()
         self.pub_report.publish(report)

@@ -152,3 +152,24 @@ def test_part_fields_round_trip_and_are_checked():
         with pytest.raises(BitstreamError):
             validate_frame(CodedFrame(sequence=9, source_width=64, source_height=48, **bad),
                            LimitsConfig())
+
+
+def test_limits_on_pixels_work_and_class_ids_are_enforced():
+    from semcomm_ros.codec.bitstream import validate_frame, work_pixels
+    from semcomm_ros.codec.config import LimitsConfig
+    from semcomm_ros.codec.frame import BitstreamError, CodedFrame, CodedObject, LimitExceeded
+
+    def frame(w, h, objects=()):
+        return CodedFrame(sequence=1, source_width=w, source_height=h, objects=list(objects))
+
+    limits = LimitsConfig()
+    validate_frame(frame(3840, 2160), limits)  # a 4K camera fits the default
+    with pytest.raises(LimitExceeded, match="max_pixels"):
+        validate_frame(frame(8192, 8192), limits)  # each side within max_dimension
+    full = [CodedObject(0, "person", 0.9, 1.0, (0, 0, 3840, 2160)) for _ in range(4)]
+    assert work_pixels(frame(3840, 2160, full)) == 5 * 3840 * 2160
+    with pytest.raises(LimitExceeded, match="work"):
+        validate_frame(frame(3840, 2160, full), limits)  # 4 full-frame objects: too much work
+    odd = CodedObject(65535, "x", 0.9, 1.0, (0, 0, 8, 8))
+    with pytest.raises(BitstreamError, match="class_id"):
+        validate_frame(frame(64, 48, [odd]), limits)  # class_id + 1 must fit uint16

@@ -56,3 +56,23 @@ def test_image_message_round_trip_and_stamps():
     assert (msg.width, msg.height, msg.encoding, msg.step) == (8, 6, "bgr8", 24)
     np.testing.assert_array_equal(image_msg_to_bgr(msg), img)
     assert stamp_to_ns(msg.header.stamp) == 1_500_000_123
+
+
+@pytest.mark.parametrize("mutate,error,match", [
+    (lambda m: setattr(m.header, "frame_id", "c" * 300), "LimitExceeded", "frame_id"),
+    (lambda m: setattr(m.header, "frame_id", "cam\nera"), "LimitExceeded", "frame_id"),
+    (lambda m: setattr(m.objects[0], "label", "x" * 65), "BitstreamError", "label"),
+    (lambda m: setattr(m.objects[0], "label", "bad\x1blabel"), "BitstreamError", "label"),
+    (lambda m: setattr(m, "background_codec", "w" * 40), "BitstreamError", "codec"),
+    (lambda m: setattr(m, "objects", [m.objects[0]] * 300), "LimitExceeded", "objects"),
+    (lambda m: setattr(m, "background", b"b" * 17_000_000), "LimitExceeded", "payload bytes"),
+    (lambda m: setattr(m, "weight_map_width", 2000), "LimitExceeded", "weight map"),
+])
+def test_hostile_message_fields_are_refused_before_copying(mutate, error, match):
+    from semcomm_ros.codec.frame import LimitExceeded
+
+    msg = frame_to_msg(sample_frame(), Header(frame_id="cam"))
+    mutate(msg)
+    with pytest.raises(BitstreamError, match=match) as info:
+        msg_to_frame(msg)
+    assert isinstance(info.value, LimitExceeded) == (error == "LimitExceeded")
