@@ -28,7 +28,9 @@ CAMERA_TOPIC = "/camera/image_raw"
 def generate_launch_description():
     config = LaunchConfiguration("config")
     source = LaunchConfiguration("source")
-    camera = [(CAMERA_TOPIC, LaunchConfiguration("camera"))]
+    # the raw topic, and its image_transport sibling (topics.camera_transport: compressed)
+    camera = [(CAMERA_TOPIC, LaunchConfiguration("camera")),
+              (f"{CAMERA_TOPIC}/compressed", [LaunchConfiguration("camera"), "/compressed"])]
     share = FindPackageShare("semcomm_ros")
     return LaunchDescription([
         # large shared-memory segment for raw images between local processes (fastdds.xml),
@@ -46,7 +48,8 @@ def generate_launch_description():
             description="bag / video / image folder to play as the camera (empty: none)"),
         DeclareLaunchArgument(
             "camera", default_value=CAMERA_TOPIC,
-            description=f"camera image topic (remaps {CAMERA_TOPIC} of the encoder and source)"),
+            description=f"camera image topic (remaps {CAMERA_TOPIC} and its /compressed of the "
+                        "encoder and source)"),
         Node(package="semcomm_ros", executable="source_node", name="semcomm_source",
              namespace="", parameters=[config, {"source": source}], remappings=camera,
              output="screen", condition=IfCondition(NotEqualsSubstitution(source, ""))),

@@ -177,6 +177,7 @@ def test_every_launch_argument_takes_effect(install, tools, tmp_path):
         "/semcomm_source": {"ros__parameters": {"source": "/data/bag"}}}
     for name in ("semcomm_source", "semcomm_encoder"):
         assert f"/camera/image_raw:={CAMERA}" in nodes[name]["cmd"], name
+        assert f"/camera/image_raw/compressed:={CAMERA}/compressed" in nodes[name]["cmd"], name
 
     nodes = probe_launch(install, tools, "base_station.launch.py", "rviz:=true")
     rviz = nodes["rviz2"]
