@@ -1,6 +1,8 @@
 """The one ``main()`` every node shares: init, construct, spin, shut down cleanly."""
 from __future__ import annotations
 
+import signal
+
 import rclpy
 from rclpy.executors import ExternalShutdownException
 
@@ -30,5 +32,8 @@ def run_node(node_cls: type, args: list[str] | None = None,
         if rclpy.ok():
             raise
     finally:
+        # A second Ctrl-C must not cut the clean-up short: a terminal signals the whole
+        # process group, and ros2 launch then signals each node again.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         node.destroy_node()
         rclpy.try_shutdown()
