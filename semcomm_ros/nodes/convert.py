@@ -10,7 +10,7 @@ from builtin_interfaces.msg import Time
 from sensor_msgs.msg import CompressedImage, Image, RegionOfInterest
 from std_msgs.msg import Header
 
-from semcomm_ros.codec.bitstream import packed_size
+from semcomm_ros.codec.bitstream import pack, packed_size
 from semcomm_ros.codec.config import LimitsConfig
 from semcomm_ros.codec.frame import BitstreamError, CodedFrame, CodedObject, LimitExceeded
 from semcomm_ros.io.image_encoding import (
@@ -86,7 +86,17 @@ def frame_to_msg(frame: CodedFrame, header: Header) -> WeightedSemantics:
     msg.gist = bytes(frame.gist)
     msg.background = bytes(frame.background)
     msg.objects = [_object_to_msg(o) for o in frame.objects]
+    msg.payload_crc = payload_crc(_frame_from_msg(msg))  # over what the receiver rebuilds
     return msg
+
+
+def payload_crc(frame: CodedFrame, limits: LimitsConfig | None = None) -> int:
+    """The CRC-32 of the frame's packed bitstream.
+
+    ``bitstream.pack`` validates the frame and ends the bitstream with the CRC of
+    everything before it; that trailer is the value.
+    """
+    return int.from_bytes(pack(frame, limits or LimitsConfig())[-4:], "little")
 
 
 def _object_to_msg(o: CodedObject) -> SemanticObject:
@@ -143,7 +153,16 @@ def msg_to_frame(msg: WeightedSemantics, limits: LimitsConfig | None = None) -> 
     BitstreamError (or its LimitExceeded) when the message is out of bounds or the
     weight map's size is wrong; the codec's decoder checks the rest.
     """
-    check_message(msg, limits or LimitsConfig())
+    limits = limits or LimitsConfig()
+    check_message(msg, limits)
+    frame = _frame_from_msg(msg)
+    if payload_crc(frame, limits) != msg.payload_crc:
+        raise BitstreamError("payload CRC mismatch: the message was changed after encoding")
+    return frame
+
+
+def _frame_from_msg(msg: WeightedSemantics) -> CodedFrame:
+    """The field copy behind :func:`msg_to_frame` (no checks but the weight map's size)."""
     wm = np.frombuffer(bytes(msg.weight_map), dtype=np.uint8)
     h, w = int(msg.weight_map_height), int(msg.weight_map_width)
     if h * w != wm.size:

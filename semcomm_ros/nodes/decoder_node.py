@@ -84,6 +84,7 @@ class DecoderNode(Node):
         self.last_ms = 0.0
         self.refine_ms = 0.0
         self._shown_sequence = -1
+        self._t0 = 0.0
         self._shown_lock = threading.Lock()
         self._refiner = Refiner(self._refine)
         self.health = Health(f"{self.get_name()}: decoder")
@@ -134,7 +135,7 @@ class DecoderNode(Node):
         (the operator's view stays live; the skip is counted in the diagnostics).
         """
         received = self.get_clock().now()
-        t0 = time.perf_counter()
+        t0 = self._t0 = time.perf_counter()
         report = FrameReport(sequence=msg.sequence, send_stamp=msg.send_stamp,
                              receive_stamp=received.to_msg())
         frame = None
@@ -224,6 +225,7 @@ class DecoderNode(Node):
               conceal: bool = False) -> None:
         self.dropped += 1
         report.status = status
+        report.decode_time_ms = (time.perf_counter() - self._t0) * 1e3
         concealed = self.decoder.conceal(msg.sequence) if conceal else None
         if concealed is not None:
             self._show(concealed.image, concealed, msg.header, msg.sequence)

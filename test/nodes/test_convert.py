@@ -18,7 +18,7 @@ from semcomm_ros.nodes.convert import (
 def sample_frame():
     wm = np.arange(12, dtype=np.uint8).reshape(3, 4)
     obj = CodedObject(class_id=0, label="person", confidence=0.75, weight=0.5,
-                      box=(10, 20, 30, 40), mask_width=2, mask_height=3, mask=b"\x01\x02",
+                      box=(10, 8, 30, 40), mask_width=2, mask_height=3, mask=b"\x01\x02",
                       texture_codec="webp", texture_quality=60, texture_width=15,
                       texture_height=20, texture=b"\x00" * 9)
     return CodedFrame(sequence=7, source_width=64, source_height=48, level=2,
@@ -76,3 +76,16 @@ def test_hostile_message_fields_are_refused_before_copying(mutate, error, match)
     with pytest.raises(BitstreamError, match=match) as info:
         msg_to_frame(msg)
     assert isinstance(info.value, LimitExceeded) == (error == "LimitExceeded")
+
+
+def test_any_change_after_encoding_fails_the_payload_crc():
+    msg = frame_to_msg(sample_frame(), Header(frame_id="cam"))
+    assert msg_to_frame(msg).sequence == 7
+    for mutate in (lambda m: setattr(m, "sequence", 8),
+                   lambda m: setattr(m, "background", b"b" * 10 + b"c"),
+                   lambda m: setattr(m, "gist", bytes(m.gist) + b"trailing"),
+                   lambda m: setattr(m.objects[0], "confidence", 0.5)):
+        bad = frame_to_msg(sample_frame(), Header(frame_id="cam"))
+        mutate(bad)
+        with pytest.raises(BitstreamError, match="CRC"):
+            msg_to_frame(bad)
