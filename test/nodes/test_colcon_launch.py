@@ -9,7 +9,7 @@ workspace is built against the pip ROS prefix (the base venv) and everything bel
 with the tool venv's Python, which cannot see the clone's editable install: what the nodes
 import, read and load comes from ``install/``.
 
-Skipped, saying why, only where ``../shared/ros-python`` is absent.
+Skipped, saying why, only where ``../shared/ros-python`` (or ``$SEMCOMM_ROS_PYTHON``) is absent.
 """
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ from semcomm_ros.nodes.convert import stamp_to_ns
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
 REPO = Path(__file__).resolve().parents[2]
-ROS_PYTHON = REPO.parent / "shared" / "ros-python"
+ROS_PYTHON = Path(os.environ.get("SEMCOMM_ROS_PYTHON", REPO.parent / "shared" / "ros-python"))
 PROBE = Path(__file__).with_name("launch_probe.py")
 NODES = ["source_node", "encoder_node", "link_monitor_node", "decoder_node"]
 PY = f"python{sys.version_info.major}.{sys.version_info.minor}"
