@@ -42,7 +42,20 @@ class Refiner:
         self._job = None
         self._busy = False
         self._cond = threading.Condition()
-        threading.Thread(target=self._loop, name="semcomm-refiner", daemon=True).start()
+        self._closed = False
+        self._thread = threading.Thread(target=self._loop, name="semcomm-refiner", daemon=True)
+        self._thread.start()
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Let the job in hand finish and stop the worker.
+
+        A daemon thread still inside torch when the interpreter exits aborts the process
+        ("terminate called without an active exception").
+        """
+        with self._cond:
+            self._closed = True
+            self._cond.notify()
+        self._thread.join(timeout)
 
     def offer(self, job) -> bool:
         """Take ``job`` if the worker is idle; False (job not taken) while it is busy."""
@@ -56,8 +69,10 @@ class Refiner:
     def _loop(self) -> None:
         while True:
             with self._cond:
-                while self._job is None:
+                while self._job is None and not self._closed:
                     self._cond.wait()
+                if self._closed:
+                    return
                 job, self._job = self._job, None
             try:
                 self._work(job)
@@ -247,6 +262,11 @@ class DecoderNode(Node):
                         refine_ms=self.refine_ms, camera_info=self.camera_info is not None)
         if self.pub_diag is not None:
             self.pub_diag.publish(to_array(self.get_clock().now().to_msg(), [self.health]))
+
+    def destroy_node(self) -> None:
+        """Stop the refiner thread first (its job in hand finishes), then the node."""
+        self._refiner.close()
+        super().destroy_node()
 
 
 def main(args: list[str] | None = None) -> None:
