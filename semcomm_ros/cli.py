@@ -138,6 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
     _register_optional(bench_sub, "semcomm_ros.bench.detect")
     _register_optional(bench_sub, "semcomm_ros.bench.link")
     _register_optional(sub, "semcomm_ros.reconstruction.train")
+    _register_optional(sub, "semcomm_ros.bench.fuzz")
     return p
 
 
