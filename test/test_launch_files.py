@@ -1,8 +1,9 @@
-"""The launch files cannot run here (no launch / launch_ros wheels): check what can be.
+"""The launch files, checked without launch / launch_ros (not on the package registry).
 
-They compile; every executable they start is installed by CMakeLists.txt and
-exists in scripts/ and setup.py; every node name has a section in
-config/semcomm.yaml; every parameter they set exists in that node's schema.
+test/nodes/test_colcon_launch.py runs them with ``ros2 launch`` from a colcon install where
+../shared/ros-python provides those wheels. Here: they compile; every executable they start
+is installed by CMakeLists.txt and exists in scripts/ and setup.py; every node name has a
+section in config/semcomm.yaml; every parameter they set exists in that node's schema.
 """
 import ast
 import re
