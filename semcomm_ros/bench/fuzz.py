@@ -34,7 +34,7 @@ from pathlib import Path
 
 #: documented resident-memory ceiling of the decoder node at the default configuration
 #: (embedded backend, default limits); docs/architecture.md "Failure handling"
-RSS_CEILING_MB = 3072
+RSS_CEILING_MB = 2048
 
 
 @dataclass

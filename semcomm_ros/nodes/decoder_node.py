@@ -100,6 +100,7 @@ class DecoderNode(Node):
         self.refine_ms = 0.0
         self._shown_sequence = -1
         self._t0 = 0.0
+        self._warned_sizes: set[tuple[int, int]] = set()
         self._shown_lock = threading.Lock()
         self._refiner = Refiner(self._refine)
         self.health = Health(f"{self.get_name()}: decoder")
@@ -173,7 +174,15 @@ class DecoderNode(Node):
             self._drop(report, msg, frame, FrameReport.STATUS_INTERNAL,
                        f"{type(exc).__name__}: {exc}")
             return
-        refine = self.reconstructor.name != "none" and self._refiner.offer(
+        height, width = decoded.image.shape[:2]
+        too_large = width * height > self.cfg.reconstruction.max_pixels
+        if too_large and (width, height) not in self._warned_sizes \
+                and len(self._warned_sizes) < 16:  # bounded: a sender may vary the size
+            self._warned_sizes.add((width, height))
+            self.get_logger().warning(
+                f"{width}x{height} pictures are over reconstruction.max_pixels "
+                f"({self.cfg.reconstruction.max_pixels}): shown as composed, not refined")
+        refine = self.reconstructor.name != "none" and not too_large and self._refiner.offer(
             (replace(decoded, image=decoded.image.copy()), msg.header, msg.sequence))
         if not refine:
             if self.reconstructor.name != "none":

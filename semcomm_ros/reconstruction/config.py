@@ -84,10 +84,16 @@ class ReconstructionConfig:
         "weight at which regions sent with object texture start to be kept as received"))
     keep_high: float = field(default=0.6, metadata=describe(
         "weight at and above which received object texture is kept exactly"))
+    max_pixels: int = field(default=2_073_600, metadata=describe(
+        "largest picture refined (default 1920x1080): larger ones are shown as composed, "
+        "which bounds the decoder's memory and time (a 3840x2160 refinement takes ~2 GB and "
+        "several seconds on a CPU)"))
     sd: SDConfig = field(default_factory=SDConfig)
 
     def validate(self) -> None:
         """Raise ConfigError on impossible values."""
+        if self.max_pixels < 1:
+            raise ConfigError("max_pixels must be >= 1")
         if self.backend not in BACKENDS:
             raise ConfigError(f"backend must be one of {BACKENDS}, not {self.backend!r}")
         if self.device not in DEVICES:

@@ -22,6 +22,7 @@ from visualization_msgs.msg import Marker, MarkerArray
 
 from semcomm_ros.io.frame_sources import open_source
 from semcomm_ros.launcher import Graph, NodeProcess
+from semcomm_ros.msg import WeightedSemantics
 from semcomm_ros.node_config import TopicsConfig
 from semcomm_ros.nodes.convert import bgr_to_compressed_msg
 
@@ -120,3 +121,50 @@ def test_compressed_camera_markers_camera_info_diagnostics_and_live_topics(
     finally:
         g.stop()
     assert not crashed, f"{crashed} exited; logs {tmp_path}"
+
+
+def test_encoder_drops_hostile_camera_images_and_keeps_serving(ros_node, sample_bag, tmp_path):
+    topics = TopicsConfig()
+    g = Graph([NodeProcess("encoder_node", {"default_budget_bytes": 3000})],
+              log_dir=tmp_path / "logs")
+    got = []
+    ros_node.create_subscription(WeightedSemantics, topics.semantics, got.append, BEST_EFFORT)
+    camera = ros_node.create_publisher(Image, topics.camera,
+                                       QoSProfile(depth=1,
+                                                  reliability=ReliabilityPolicy.BEST_EFFORT))
+    good = next(itertools.islice(open_source(sample_bag), 650, None)).image
+
+    def image(width, height, encoding, step, data):
+        msg = Image(width=width, height=height, encoding=encoding, step=step)
+        msg.data = data
+        return msg
+
+    hostile = [image(2**31, 2**31, "bgr8", 3 * 2**31 % 2**32, b"\x00" * 30),  # absurd size
+               image(640, 480, "bgr8", 100, b"\x00" * 48000),                # wrong step
+               image(640, 480, "yuv422_weird", 1280, b"\x00" * 614400),      # unknown encoding
+               image(640, 480, "bgr8", 1920, b"\x00" * 1000),                # truncated
+               image(0, 0, "bgr8", 0, b"")]                                  # empty
+    g.start()
+    try:
+        up = ros_node.spin_until(lambda: camera.get_subscription_count() >= 1
+                                 or bool(g.failed()), 180)
+        assert up and not g.failed(), f"encoder did not start; logs {tmp_path}"
+        for msg in hostile:
+            camera.publish(msg)
+            ros_node.spin_until(lambda: False, 0.3)
+        header = Header(frame_id="camera")
+        header.stamp.sec = 42
+        from semcomm_ros.nodes.convert import bgr_to_image_msg
+
+        for _ in range(5):  # best effort: try a few times
+            camera.publish(bgr_to_image_msg(good, header))
+            if ros_node.spin_until(lambda: any(m.header.stamp.sec == 42 for m in got), 5):
+                break
+        crashed = g.failed()
+    finally:
+        g.stop()
+    assert not crashed, f"encoder died; logs {tmp_path}"
+    assert [m.header.stamp.sec for m in got] and all(m.header.stamp.sec == 42 for m in got), \
+        "a hostile image produced a frame, or the good one none"
+    log = (tmp_path / "logs" / "encoder_node.log").read_text()
+    assert log.count("dropping camera frame") >= 3, log[-2000:]  # best effort: most arrive
