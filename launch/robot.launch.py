@@ -23,6 +23,8 @@ from launch import LaunchDescription
 
 #: topics.camera in config/semcomm.yaml: the name that the camera:= argument remaps
 CAMERA_TOPIC = "/camera/image_raw"
+#: topics.camera_info in config/semcomm.yaml: the name that camera_info:= remaps
+CAMERA_INFO_TOPIC = "/camera/camera_info"
 
 
 def generate_launch_description():
@@ -30,7 +32,8 @@ def generate_launch_description():
     source = LaunchConfiguration("source")
     # the raw topic, and its image_transport sibling (topics.camera_transport: compressed)
     camera = [(CAMERA_TOPIC, LaunchConfiguration("camera")),
-              (f"{CAMERA_TOPIC}/compressed", [LaunchConfiguration("camera"), "/compressed"])]
+              (f"{CAMERA_TOPIC}/compressed", [LaunchConfiguration("camera"), "/compressed"]),
+              (CAMERA_INFO_TOPIC, LaunchConfiguration("camera_info"))]
     share = FindPackageShare("semcomm_ros")
     return LaunchDescription([
         # large shared-memory segment for raw images between local processes (fastdds.xml),
@@ -50,6 +53,9 @@ def generate_launch_description():
             "camera", default_value=CAMERA_TOPIC,
             description=f"camera image topic (remaps {CAMERA_TOPIC} and its /compressed of the "
                         "encoder and source)"),
+        DeclareLaunchArgument(
+            "camera_info", default_value=CAMERA_INFO_TOPIC,
+            description=f"the camera's CameraInfo topic (remaps {CAMERA_INFO_TOPIC})"),
         Node(package="semcomm_ros", executable="source_node", name="semcomm_source",
              namespace="", parameters=[config, {"source": source}], remappings=camera,
              output="screen", condition=IfCondition(NotEqualsSubstitution(source, ""))),

@@ -23,12 +23,15 @@ def generate_launch_description():
                               description="bag / video / folder to play as the camera"),
         DeclareLaunchArgument("camera", default_value="/camera/image_raw",
                               description="camera image topic (remaps /camera/image_raw)"),
+        DeclareLaunchArgument("camera_info", default_value="/camera/camera_info",
+                              description="CameraInfo topic (remaps /camera/camera_info)"),
         DeclareLaunchArgument("rviz", default_value="false", description="start rviz2"),
         IncludeLaunchDescription(
             PythonLaunchDescriptionSource(PathJoinSubstitution([share, "launch",
                                                                 "robot.launch.py"])),
             launch_arguments={**args, "source": LaunchConfiguration("source"),
-                              "camera": LaunchConfiguration("camera")}.items()),
+                              "camera": LaunchConfiguration("camera"),
+                              "camera_info": LaunchConfiguration("camera_info")}.items()),
         IncludeLaunchDescription(
             PythonLaunchDescriptionSource(PathJoinSubstitution([share, "launch",
                                                                 "base_station.launch.py"])),
