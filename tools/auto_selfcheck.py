@@ -64,15 +64,19 @@ def main() -> None:
     p.add_argument("--clips", nargs="+", default=[DATA + "vtest.avi", DATA + "box.mp4"])
     p.add_argument("--loss", type=float, default=0.10)
     p.add_argument("--loss-budget", type=float, default=100)
+    p.add_argument("--native", action="store_true",
+                   help="keep each clip's own size (default: resize to 640x480)")
     args = p.parse_args()
     base = CodecConfig()
     for path in args.clips:
-        frames = [cv2.resize(f, (640, 480), interpolation=cv2.INTER_AREA)
-                  for f in bench.load_frames(path, args.frames, FPS)]
+        frames = bench.load_frames(path, args.frames, FPS)
+        if not args.native:
+            frames = [cv2.resize(f, (640, 480), interpolation=cv2.INTER_AREA) for f in frames]
         clip = bench.Clip(name=path.rsplit("/", 1)[-1], frames=frames)
         start = time.perf_counter()
         detector = bench.detect_clip(clip, base)
-        print(f"== {clip.name}: {len(frames)} frames, detector {detector} "
+        print(f"== {clip.name}: {len(frames)} frames {frames[0].shape[1]}x{frames[0].shape[0]}, "
+              f"detector {detector} "
               f"{(time.perf_counter() - start) / len(frames) * 1000:.0f} ms/frame", flush=True)
         for kbps in args.budgets:
             budget = int(kbps * 1000 / 8 / FPS)
