@@ -371,15 +371,26 @@ def has_feedback() -> bool:
 
 def decode_ours(payloads: list, lost: list[bool], cfg: CodecConfig
                 ) -> tuple[list[np.ndarray], list[float]]:
-    """Unpack and compose; a lost frame is concealed with the last picture."""
-    from semcomm_ros.codec import CompositionDecoder
+    """Unpack and compose; a lost or unusable frame shows the last picture.
+
+    Unusable: the decoder refuses it (its reference was lost, say), as the decoder
+    node does.
+    """
+    from semcomm_ros.codec import BitstreamError, CompositionDecoder
     from semcomm_ros.codec.bitstream import unpack
 
     dec = CompositionDecoder(cfg)
     images, times = [], []
     for data, gone in zip(payloads, lost):
         start = time.perf_counter()
-        out = dec.conceal() if gone else dec.decode(unpack(data, cfg.limits))
+        out = None
+        if not gone:
+            try:
+                out = dec.decode(unpack(data, cfg.limits))
+            except BitstreamError:
+                out = None
+        if out is None:
+            out = dec.conceal()
         times.append((time.perf_counter() - start) * 1000)
         images.append(out.image if out is not None else None)
     return images, times
