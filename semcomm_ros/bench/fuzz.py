@@ -348,6 +348,45 @@ class Fuzzer:
         return self.stats
 
 
+def write_report(summary: dict, folder: Path, command: str) -> None:
+    """``fuzz.md`` (with machine, date and command) and ``fuzz.json`` in ``folder``."""
+    import datetime
+
+    from semcomm_ros.bench.report import machine
+
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "fuzz.json").write_text(json.dumps(summary, indent=1))
+    kinds = summary["by_kind"]
+    md = ["# Decoder fuzz over DDS", "",
+          f"- machine: {machine()}",
+          f"- date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC; "
+          f"{summary['seconds'] / 60:.1f} min",
+          f"- command: `{command}`",
+          "- what: mutants of valid frames published one at a time to a decoder node process "
+          "(default configuration, embedded backend), a valid frame after every ten; "
+          "half the mutants carry a CRC made for their content (`semcomm_ros/bench/fuzz.py`)",
+          "", "| measure | value | target |", "|---|---|---|",
+          f"| verdict | **{summary['verdict']}** | |",
+          f"| mutants | {summary['mutants']} | 10^5 |",
+          f"| valid frames decoded | {summary['valid_decoded']} / {summary['valid_sent']} | all |",
+          f"| hostile mutants accepted | {summary['accepted_invalid']} | 0 |",
+          f"| rejected with a FrameReport (status: count) | {summary['rejected']} "
+          f"({', '.join(f'{k}: {v}' for k, v in sorted(summary['by_status'].items()))}) | |",
+          f"| legal mutants accepted (CRC and fields valid) | {summary['accepted_benign']} | |",
+          f"| never reported (raw CDR garbage, messages the middleware dropped) | "
+          f"{summary['unreported']} | |",
+          f"| crash / hang | {summary['crashed']} / {summary['hung']} | no / no |",
+          f"| longest block of the node | {summary['max_block_s']:.2f} s "
+          f"({summary['slowest_kind']}) | <= {summary['max_block_limit_s']:g} s |",
+          f"| resident memory: start / max / end | {summary['rss_mb_start']:.0f} / "
+          f"{summary['rss_mb_max']:.0f} / {summary['rss_mb_end']:.0f} MiB | <= "
+          f"{summary['rss_ceiling_mb']:.0f} MiB, flat |", "",
+          "| mutation | sent | rejected | accepted (legal) | silent |", "|---|---|---|---|---|"]
+    for kind, c in sorted(kinds.items()):
+        md.append(f"| {kind} | {c['sent']} | {c['rejected']} | {c['accepted']} | {c['silent']} |")
+    (folder / "fuzz.md").write_text("\n".join(md) + "\n")
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """Command-line options."""
     p.add_argument("--minutes", type=float, default=10.0, help="how long to fuzz")
@@ -360,6 +399,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--source", default=None, help="bag or video the valid frames come from "
                    "(default: the sample bag)")
     p.add_argument("--out", default=None, help="write the statistics as JSON here")
+    p.add_argument("--report", default=None,
+                   help="write fuzz.md and fuzz.json into this folder (docs/benchmarks)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -417,6 +458,8 @@ def run(args: argparse.Namespace) -> int:
         print("failure:", line)
     if args.out:
         Path(args.out).write_text(json.dumps(summary, indent=1))
+    if args.report:
+        write_report(summary, Path(args.report), "semcomm fuzz " + " ".join(sys.argv[2:]))
     return 0 if ok else 1
 
 
