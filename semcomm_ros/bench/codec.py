@@ -769,18 +769,16 @@ def targets(results: list[Result], losses: list[LossResult], phantoms: list[Phan
                     gain >= 3.0 and x[codec].recover_max <= 3)
         for clip in clips:
             rows = [r for r in results if r.clip == clip.name and r.codec == codec]
-            if rows:
-                import numpy as np
-
+            if rows:  # the slowest budget's median frame
                 h, w = clip.frames[0].shape[:2]
-                enc = float(np.median([r.enc_ms for r in rows]))
-                per_vga = enc * 640 * 480 / (w * h)
-                dec = float(np.median([r.dec_ms for r in rows]))
+                enc = max(rows, key=lambda r: r.enc_ms)
+                dec = max(rows, key=lambda r: r.dec_ms)
+                per_vga = enc.enc_ms * 640 * 480 / (w * h)
                 row(f"{clip.name}: {codec} encoder <= 100 ms per 640x480 frame without the "
-                    "detector; composition <= 20 ms",
-                    f"encoder {enc:.1f} ms at {w}x{h} = {per_vga:.1f} ms per 640x480 "
-                    "(by pixel count); "
-                    f"decoder {dec:.1f} ms", per_vga <= 100 and dec <= 20)
+                    "detector; composition <= 20 ms (median frame, slowest budget)",
+                    f"encoder {enc.enc_ms:.1f} ms at {w}x{h} ({enc.budget_kbps:g} kbit/s) = "
+                    f"{per_vga:.1f} ms per 640x480 (by pixel count); decoder {dec.dec_ms:.1f} "
+                    f"ms ({dec.budget_kbps:g} kbit/s)", per_vga <= 100 and dec.dec_ms <= 20)
         for clip in names:
             mine = {p.budget_kbps: p for p in phantoms if p.clip == clip and p.codec == codec}
             theirs = {p.budget_kbps: p for p in phantoms if p.clip == clip and p.codec == "x264"}
