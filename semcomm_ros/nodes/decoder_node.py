@@ -1,6 +1,7 @@
 """Decoder node (base station): WeightedSemantics -> reconstructed Image, plus FrameReports."""
 from __future__ import annotations
 
+import copy
 import threading
 import time
 from dataclasses import replace
@@ -99,7 +100,6 @@ class DecoderNode(Node):
         self.last_ms = 0.0
         self.refine_ms = 0.0
         self._shown_sequence = -1
-        self._t0 = 0.0
         self._warned_sizes: set[tuple[int, int]] = set()
         self._shown_lock = threading.Lock()
         self._refiner = Refiner(self._refine)
@@ -151,7 +151,7 @@ class DecoderNode(Node):
         (the operator's view stays live; the skip is counted in the diagnostics).
         """
         received = self.get_clock().now()
-        t0 = self._t0 = time.perf_counter()
+        t0 = time.perf_counter()
         report = FrameReport(sequence=msg.sequence, send_stamp=msg.send_stamp,
                              receive_stamp=received.to_msg())
         frame = None
@@ -161,17 +161,18 @@ class DecoderNode(Node):
         except MissingReference as exc:
             # Builds on a picture this decoder never got (a loss): show the last one, report
             # decoded_ok = false so the encoder codes the next frame against what we hold.
-            self._drop(report, msg, frame, FrameReport.STATUS_MISSING_REFERENCE,
+            self._drop(report, msg, frame, t0, FrameReport.STATUS_MISSING_REFERENCE,
                        f"reference missing: {exc}", conceal=True)
             return
         except LimitExceeded as exc:
-            self._drop(report, msg, frame, FrameReport.STATUS_LIMIT, f"over a limit: {exc}")
+            self._drop(report, msg, frame, t0, FrameReport.STATUS_LIMIT, f"over a limit: {exc}")
             return
         except BitstreamError as exc:
-            self._drop(report, msg, frame, FrameReport.STATUS_MALFORMED, f"malformed frame: {exc}")
+            self._drop(report, msg, frame, t0, FrameReport.STATUS_MALFORMED,
+                       f"malformed frame: {exc}")
             return
         except Exception as exc:  # noqa: BLE001 - node boundary: log, drop, keep serving
-            self._drop(report, msg, frame, FrameReport.STATUS_INTERNAL,
+            self._drop(report, msg, frame, t0, FrameReport.STATUS_INTERNAL,
                        f"{type(exc).__name__}: {exc}")
             return
         height, width = decoded.image.shape[:2]
@@ -241,15 +242,17 @@ class DecoderNode(Node):
             self.pub_compressed.publish(bgr_to_compressed_msg(image, header,
                                                               self.cfg.compressed_quality))
         if self.pub_info is not None and self.camera_info is not None:
-            info = self.camera_info
+            # a copy: the refiner thread and the callback both publish, and the latest
+            # CameraInfo may be replaced meanwhile
+            info = copy.copy(self.camera_info)
             info.header = header  # same stamp and frame as the picture it describes
             self.pub_info.publish(info)
 
-    def _drop(self, report: FrameReport, msg: WeightedSemantics, frame, status: int, why: str,
-              conceal: bool = False) -> None:
+    def _drop(self, report: FrameReport, msg: WeightedSemantics, frame, t0: float, status: int,
+              why: str, conceal: bool = False) -> None:
         self.dropped += 1
         report.status = status
-        report.decode_time_ms = (time.perf_counter() - self._t0) * 1e3
+        report.decode_time_ms = (time.perf_counter() - t0) * 1e3
         concealed = self.decoder.conceal(msg.sequence) if conceal else None
         if concealed is not None:
             self._show(concealed.image, concealed, msg.header, msg.sequence)
