@@ -132,7 +132,9 @@ def run_demo(out: Path, config: str | None = None, source: str | None = None,
                    NodeProcess("link_monitor_node", link),
                    NodeProcess("decoder_node", overrides.get("decoder", {}))],
                   config=config, domain_id=domain_id, log_dir=out / "logs")
-    source_overrides = {"start_index": start, "max_frames": frames, "rate_hz": rate_hz}
+    # the encoder and this recorder: frames sent before discovery completes are lost
+    source_overrides = {"start_index": start, "max_frames": frames, "rate_hz": rate_hz,
+                        "wait_for_subscribers": 2}
     if source:
         source_overrides["source"] = source
     source_graph = Graph([NodeProcess("source_node", source_overrides)], config=config,

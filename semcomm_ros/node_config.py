@@ -108,6 +108,12 @@ class SourceNodeConfig:
     frame_id: str = field(default="camera", metadata=describe("header.frame_id of the images"))
     width: int = field(default=0, metadata=describe("Resize to this width (0: keep)"))
     height: int = field(default=0, metadata=describe("Resize to this height (0: keep)"))
+    wait_for_subscribers: int = field(default=0, metadata=describe(
+        "Hold the first frame until this many subscribers are matched on the camera topic "
+        "(like `ros2 bag play --wait-for-all-acked`: best-effort frames sent before DDS "
+        "discovery completes are lost); 0: start at once"))
+    wait_timeout_s: float = field(default=30.0, metadata=describe(
+        "Start anyway after waiting this long for subscribers, with a warning"))
     topics: TopicsConfig = field(default_factory=TopicsConfig)
     qos: QosConfig = field(default_factory=QosConfig)
 
@@ -115,6 +121,8 @@ class SourceNodeConfig:
         """Raise ConfigError on bad values."""
         if self.rate_hz <= 0 or self.max_frames < 0 or self.start_index < 0:
             raise ConfigError("source: rate_hz > 0, max_frames >= 0, start_index >= 0")
+        if self.wait_for_subscribers < 0 or self.wait_timeout_s < 0:
+            raise ConfigError("source: wait_for_subscribers >= 0, wait_timeout_s >= 0")
 
 
 @dataclass

@@ -7,6 +7,7 @@ the moment the "camera" delivered the image.
 from __future__ import annotations
 
 import itertools
+import time
 from pathlib import Path
 
 import cv2
@@ -38,6 +39,7 @@ class SourceNode(Node):
         self.cfg: SourceNodeConfig = declare_config(self, SourceNodeConfig)
         self.published = 0
         self._pending = None
+        self._wait_since: float | None = None
         self._frames = self._open(self.cfg)
         self.wiring = Wiring(self)
         self._wire()
@@ -77,7 +79,29 @@ class SourceNode(Node):
             self.wiring.clear()
             self._wire()
 
+    def _subscribers_ready(self) -> bool:
+        """Before the first frame: are `wait_for_subscribers` readers matched (or timed out)?"""
+        want = self.cfg.wait_for_subscribers
+        if self.published or want <= 0:
+            return True
+        have = self.pub.get_subscription_count()
+        if have >= want:
+            return True
+        now = time.monotonic()
+        if self._wait_since is None:
+            self._wait_since = now
+            self.get_logger().info(f"waiting for {want} subscriber(s) on "
+                                   f"{self.cfg.topics.camera} (have {have})")
+        if now - self._wait_since >= self.cfg.wait_timeout_s:
+            self.get_logger().warning(f"starting with {have} of {want} subscriber(s) after "
+                                      f"{self.cfg.wait_timeout_s:g} s")
+            self._wait_since = None
+            return True
+        return False
+
     def _tick(self) -> None:
+        if not self._subscribers_ready():
+            return
         frame = next(self._frames, None)
         if frame is None:
             if not self.cfg.loop:

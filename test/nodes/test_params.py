@@ -93,3 +93,38 @@ def test_source_node_reopens_a_new_source_live_and_refuses_one_that_does_not_ope
     finally:
         node.destroy_node()
         rclpy.shutdown(context=ctx)
+
+
+def test_source_node_holds_the_first_frame_until_subscribers_match(sample_bag):
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.qos import qos_profile_sensor_data
+    from sensor_msgs.msg import Image
+
+    from semcomm_ros.nodes.source_node import SourceNode
+
+    ctx = rclpy.Context()
+    rclpy.init(context=ctx)
+    node = SourceNode(context=ctx, parameter_overrides=[
+        Parameter("source", value=str(sample_bag)), Parameter("rate_hz", value=50.0),
+        Parameter("wait_for_subscribers", value=1), Parameter("wait_timeout_s", value=60.0)])
+    listener = Node("wait_listener", context=ctx)
+    executor = SingleThreadedExecutor(context=ctx)
+    executor.add_node(node)
+    executor.add_node(listener)
+    try:
+        for _ in range(10):  # 10 timer periods with nobody listening: nothing is played
+            executor.spin_once(timeout_sec=0.02)
+        assert node.published == 0
+        got = []
+        listener.create_subscription(Image, node.cfg.topics.camera, got.append,
+                                 qos_profile_sensor_data)  # best effort, as the camera
+        for _ in range(300):
+            executor.spin_once(timeout_sec=0.02)
+            if got:
+                break
+        assert node.published >= 1 and got, "played once a subscriber matched"
+    finally:
+        executor.shutdown()
+        listener.destroy_node()
+        node.destroy_node()
+        rclpy.shutdown(context=ctx)
