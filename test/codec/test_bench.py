@@ -137,6 +137,9 @@ def test_bench_runs_and_writes_its_report(tmp_path):
     assert len(data["loss"]) == len(codecs)
     assert {(p["codec"], p["budget_kbps"]) for p in data["phantoms"]} == {
         (c, k) for c in codecs if c != "webp" for k in (30.0, 200.0)}
+    # a strict phantom is a phantom that also misses the half-confidence originals
+    assert all(0 <= p["strict"] <= p["phantoms"] for p in data["phantoms"])
+    assert "strict phantoms" in report
 
 
 def test_default_codecs_follow_the_coders():
