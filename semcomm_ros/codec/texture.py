@@ -9,6 +9,8 @@ decodable alone, background reused across frames) and
 """
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 
 from semcomm_ros.codec import imagecodec
@@ -31,8 +33,11 @@ from semcomm_ros.codec.region import (
 
 BACKGROUND_MAX_QUALITY = 85
 BACKGROUND_GOOD_QUALITY = 35
+log = logging.getLogger("semcomm_ros.codec.texture")
+
 UPGRADE_EVERY = 4  # frames between background upgrade attempts
 UPGRADE_SHARE = 0.7  # share of the texture budget an upgrade may take
+MAX_UNCONFIRMED = 64  # sent backgrounds remembered while waiting for receiver reports
 
 
 class TextureCoder:
@@ -45,6 +50,13 @@ class TextureCoder:
 
     def reset(self) -> None:
         """Forget inter-frame state (next frame is self-contained)."""
+
+    def feedback(self, sequence: int, ok: bool) -> None:
+        """A receiver report: frame ``sequence`` was decoded (``ok``) or lost.
+
+        A coder whose frames build on earlier ones refreshes what a lost frame
+        carried; the default (every frame self-contained) has nothing to do.
+        """
 
     def drop_texture(self, frame: CodedFrame) -> bool:
         """Remove the least important texture of ``frame``; False when none is left."""
@@ -90,10 +102,27 @@ class RegionCoder(TextureCoder):
         """Start with no background at the decoder."""
         self.cfg = cfg
         self.background = BackgroundState()
+        self._unconfirmed: set[int] = set()  # sequences that carried a background, not acked
+        self._newest = -1  # sequence of the newest background sent
 
     def reset(self) -> None:
         """Next frame resends the background."""
         self.background.reset()
+        self._unconfirmed.clear()
+
+    def feedback(self, sequence: int, ok: bool) -> None:
+        """A lost frame that carried a background: the next frame sends one again.
+
+        Object textures go in every frame, so they heal by themselves; the
+        background is held by the decoder, and a lost one would leave the
+        decoder on an older one until the next scheduled refresh.
+        """
+        if sequence not in self._unconfirmed:
+            return
+        self._unconfirmed.discard(sequence)
+        if not ok and sequence == self._newest:  # a newer background replaced it anyway
+            log.info("frame %d carried a background and was lost: resending it", sequence)
+            self.reset()
 
     def code(self, image: np.ndarray, frame: CodedFrame, weight_map: np.ndarray,
              available: int) -> int:
@@ -133,6 +162,10 @@ class RegionCoder(TextureCoder):
             shown = resize_to(imagecodec.decode(bg.data, bg.codec, bg.width, bg.height),
                               image.shape[1], image.shape[0])
             self.background.sent(bg, shown)
+            self._unconfirmed.add(frame.sequence)
+            self._newest = frame.sequence
+            if len(self._unconfirmed) > MAX_UNCONFIRMED:  # a one-way link: forget the oldest
+                self._unconfirmed.discard(min(self._unconfirmed))
         else:
             self.background.tick()
         return level_reached(frame, self.background.reference is not None, key)

@@ -49,6 +49,7 @@ log = logging.getLogger("semcomm_ros.codec.video")
 
 REOPEN_RATIO = 1.5      # reopen the encoder when the per-frame target moves by this factor
 MIN_FRAME_BYTES = 120   # below this, no video packet is attempted
+MAX_UNCONFIRMED = 256   # packets remembered while waiting for receiver reports
 NAL_START = b"\x00\x00\x01"
 SPS = 7  # NAL unit type of a sequence parameter set
 
@@ -110,9 +111,26 @@ class VideoCoder(TextureCoder):
         self._pts = 0
         self._warned = False
         self._scale = 1.0
+        self._in_stream: set[int] = set()  # sequences whose packets the open stream holds
 
     def reset(self) -> None:
         """Next frame starts a new stream (IDR)."""
+        self._ctx = None
+
+    def feedback(self, sequence: int, ok: bool) -> None:
+        """A lost packet of the open stream: the next frame is an IDR (not the next refresh).
+
+        Every later P-frame refers, directly or not, to the lost one, so the
+        decoder would show damage until the intra-refresh wave or key frame
+        that is due anyway (up to two ``video_gop`` periods). A packet of an
+        earlier stream needs nothing: the stream restarted since.
+        """
+        if sequence not in self._in_stream:
+            return
+        if ok:
+            self._in_stream.discard(sequence)
+            return
+        log.info("frame %d of the H.264 stream was lost: the next frame is an IDR", sequence)
         self._ctx = None
 
     def _open(self, width: int, height: int, target: int) -> None:
@@ -131,6 +149,7 @@ class VideoCoder(TextureCoder):
                        "bufsize": str(target * 8), "maxrate": str(target * 8 * fps)}
         ctx.open()
         self._ctx, self._target, self._size, self._pts = ctx, target, (width, height), 0
+        self._in_stream.clear()
 
     def code(self, image: np.ndarray, frame: CodedFrame, weight_map: np.ndarray,
              available: int) -> int:
@@ -190,6 +209,9 @@ class VideoCoder(TextureCoder):
         frame.background, frame.background_codec = data, "h264"
         frame.background_width, frame.background_height = width, height
         frame.background_quality = 0
+        self._in_stream.add(frame.sequence)
+        if len(self._in_stream) > MAX_UNCONFIRMED:  # no reports (one-way link): keep it bounded
+            self._in_stream.discard(min(self._in_stream))
         return LEVEL_FULL
 
     def drop_texture(self, frame: CodedFrame) -> bool:

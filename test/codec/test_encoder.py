@@ -102,3 +102,17 @@ def test_any_image_size_with_the_fallback_detector(box_frames):
         frame = enc.encode(image, byte_budget=5000, sequence=i)
         assert (frame.source_width, frame.source_height) == (640, 480)
         assert frame.bytes_used <= 5000
+
+
+def test_region_coder_resends_a_background_reported_lost(scripted, vtest_frames):
+    enc = SemanticEncoder(_region(), detector=scripted)
+    first = enc.encode(vtest_frames[0], byte_budget=4000, sequence=0)
+    assert first.background  # the decoder has none yet
+    second = enc.encode(vtest_frames[0], byte_budget=4000, sequence=1)
+    assert not second.background  # static scene: the held one is reused
+    enc.feedback(1, False)  # a frame without a background: nothing to resend
+    third = enc.encode(vtest_frames[0], byte_budget=4000, sequence=2)
+    assert not third.background
+    enc.feedback(0, False)  # the background itself was lost
+    fourth = enc.encode(vtest_frames[0], byte_budget=4000, sequence=3)
+    assert fourth.background

@@ -143,3 +143,33 @@ def test_low_rate_codes_a_smaller_picture_without_x264_banner(scripted, vtest_fr
     assert all(f.bytes_used <= 375 for f in coded)
     outs = [CompositionDecoder(_cfg()).decode(f) for f in coded[:1]]
     assert outs[0].image.shape == (576, 768, 3)
+
+
+def test_reported_loss_restarts_the_stream_with_an_idr(scripted, clip):
+    """Feedback: a lost packet is healed by an IDR one round trip later, not by the next wave."""
+    enc = SemanticEncoder(_cfg(video_gop=30), detector=scripted)
+    dec = CompositionDecoder(_cfg(video_gop=30))
+    concealed = {}
+    for i, image in enumerate(clip):
+        if i >= 2:
+            enc.feedback(i - 2, i - 2 != 4)  # the report of frame i - 2 arrives now
+        frame = enc.encode(image, byte_budget=4000, sequence=i)
+        assert frame.bytes_used <= 4000
+        types = check_annexb(frame.background)
+        assert (5 in types) == (i in (0, 6)), (i, types)  # IDR only at the start and at 6
+        if i == 4:
+            continue  # lost on the link
+        concealed[i] = dec.decode(frame).concealed
+    assert concealed[5]  # built on the lost frame: shown, but reported as damaged
+    assert not any(concealed[i] for i in range(6, len(clip)))  # clean from the IDR on
+
+
+def test_reports_of_an_earlier_stream_are_ignored(scripted, clip):
+    enc = SemanticEncoder(_cfg(video_gop=30), detector=scripted)
+    for i, image in enumerate(clip[:4]):
+        enc.encode(image, byte_budget=4000, sequence=i)
+    enc.coder.reset()  # a new stream from frame 4 on
+    frame = enc.encode(clip[4], byte_budget=4000, sequence=4)
+    enc.feedback(1, False)  # a packet of the old stream: nothing to heal
+    frame = enc.encode(clip[5], byte_budget=4000, sequence=5)
+    assert 5 not in check_annexb(frame.background)
