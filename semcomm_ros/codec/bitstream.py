@@ -41,6 +41,32 @@ MAX_U32 = 0xFFFFFFFF
 MAX_SHORT_STRING = 32
 OBJ_MASK, OBJ_TEXTURE = 1, 2  # object flags: a mask follows, a texture layer follows
 MAX_VIDEO_Q = 204  # x264 CRF 0..51 in quarter steps
+# frame flags byte (format 3): box grid exponent, per-object flags present, weight map deflated
+GRID_BITS, FLAG_OBJECT_FLAGS, FLAG_MAP_DEFLATED = 0x07, 0x08, 0x10
+MAX_GRID_EXP = 7  # box grid g = 2^k, k = 0..7 (1..128 px)
+# source_encoding codes (format 3): 0 = the name follows as a blob; others as listed
+ENCODING_CODES = {"bgr8": 1, "rgb8": 2, "mono8": 3, "bgra8": 4, "rgba8": 5, "mono16": 6,
+                  "8UC1": 7, "8UC3": 8, "rgb16": 9, "bgr16": 10, "rgba16": 11, "bgra16": 12,
+                  "yuv422": 13, "yuv422_yuy2": 14, "nv21": 15, "nv24": 16, "16UC1": 17,
+                  "32FC1": 18, "bayer_rggb8": 19, "bayer_bggr8": 20, "bayer_gbrg8": 21,
+                  "bayer_grbg8": 22}
+ENCODING_NAMES = {v: k for k, v in ENCODING_CODES.items()}
+TIME_UNITS_PER_MS = 10  # encode_time_ms goes as u16 tenths of a millisecond, saturating
+MAX_TIME_UNITS = 0xFFFF
+# Class names a class table entry may leave out (format 3): the 80 COCO class names, index =
+# class_id. Frozen here as part of the format (test_bitstream checks coco_onnx agrees).
+STANDARD_LABELS = (
+    "person", "bicycle", "car", "motorcycle", "airplane", "bus", "train", "truck", "boat",
+    "traffic light", "fire hydrant", "stop sign", "parking meter", "bench", "bird", "cat",
+    "dog", "horse", "sheep", "cow", "elephant", "bear", "zebra", "giraffe", "backpack",
+    "umbrella", "handbag", "tie", "suitcase", "frisbee", "skis", "snowboard", "sports ball",
+    "kite", "baseball bat", "baseball glove", "skateboard", "surfboard", "tennis racket",
+    "bottle", "wine glass", "cup", "fork", "knife", "spoon", "bowl", "banana", "apple",
+    "sandwich", "orange", "broccoli", "carrot", "hot dog", "pizza", "donut", "cake", "chair",
+    "couch", "potted plant", "bed", "dining table", "toilet", "tv", "laptop", "mouse",
+    "remote", "keyboard", "cell phone", "microwave", "oven", "toaster", "sink",
+    "refrigerator", "book", "clock", "vase", "scissors", "teddy bear", "hair drier",
+    "toothbrush")
 # background codecs each texture mode allows
 MODE_BACKGROUNDS = {MODE_INDEPENDENT: BACKGROUND_CODECS, MODE_SKIP: ("",),
                     MODE_STILL: ("jpeg", "webp"), MODE_VIDEO: ("h264",),
@@ -50,6 +76,39 @@ MODE_BACKGROUNDS = {MODE_INDEPENDENT: BACKGROUND_CODECS, MODE_SKIP: ("",),
 def q8(value: float) -> float:
     """Round a [0, 1] value to what the wire carries (one byte)."""
     return round(min(max(float(value), 0.0), 1.0) * 255) / 255
+
+
+def time_units(ms: float) -> int:
+    """encode_time_ms as the wire carries it: tenths of a millisecond, 0..0xFFFF."""
+    return round(min(float(ms), MAX_TIME_UNITS / TIME_UNITS_PER_MS) * TIME_UNITS_PER_MS)
+
+
+def q_time(ms: float) -> float:
+    """Round an encode time (ms, >= 0) to what the wire carries."""
+    return time_units(max(float(ms), 0.0)) / TIME_UNITS_PER_MS
+
+
+def _edge_fits(start: int, size: int, side: int, grid: int) -> bool:
+    return start % grid == 0 and (size % grid == 0 or start + size == side)
+
+
+def box_grid_exponent(frame: CodedFrame) -> int:
+    """The largest k (<= MAX_GRID_EXP) such that every box lies on the 2^k-pixel grid.
+
+    A box is on grid g when x and y are multiples of g and its right (bottom) edge
+    is a multiple of g or the source's right (bottom) edge. 0 without objects.
+    """
+    if not frame.objects:
+        return 0
+    k = MAX_GRID_EXP
+    for obj in frame.objects:
+        x, y, w, h = obj.box
+        while k and not (_edge_fits(x, w, frame.source_width, 1 << k)
+                         and _edge_fits(y, h, frame.source_height, 1 << k)):
+            k -= 1
+        if k == 0:
+            break
+    return k
 
 
 # --------------------------------------------------------------------------- validation
@@ -120,6 +179,9 @@ def validate_frame(frame: CodedFrame, limits: LimitsConfig) -> None:
                f"{name} {value!r} outside 1..{limits.max_dimension}")
     _check(isinstance(frame.source_encoding, str)
            and len(frame.source_encoding.encode()) <= MAX_SHORT_STRING, "bad source_encoding")
+    _check(isinstance(frame.encode_time_ms, (int, float)) and math.isfinite(frame.encode_time_ms)
+           and frame.encode_time_ms >= 0, f"encode_time_ms {frame.encode_time_ms!r} is not a "
+           "finite time >= 0")
     _check(isinstance(frame.level, int) and 0 <= frame.level <= LEVEL_FULL, "bad level")
     _check(isinstance(frame.byte_budget, int) and 0 <= frame.byte_budget <= MAX_U32,
            "bad byte_budget")
@@ -127,6 +189,7 @@ def validate_frame(frame: CodedFrame, limits: LimitsConfig) -> None:
     _check(isinstance(wm, np.ndarray) and wm.dtype == np.uint8 and wm.ndim == 2,
            "weight_map must be a 2-D uint8 array")
     _check(max(wm.shape) <= limits.max_weight_map_side, "weight map too large")
+    _check(not (wm % 17).any(), "weight map values must be multiples of 17 (16 levels)")
     _check_layer("gist", frame.gist_codec, TEXTURE_CODECS, frame.gist_width,
                  frame.gist_height, frame.gist, limits)
     _check_layer("background", frame.background_codec, BACKGROUND_CODECS,
@@ -208,21 +271,43 @@ def _layer(out: bytearray, codec: str, width: int, height: int, data: bytes,
     _blob(out, data)
 
 
+def _pack_map(wm: np.ndarray) -> tuple[bytes, bool]:
+    """16-level weight map -> (nibbles, two cells a byte, high nibble first; deflated?)."""
+    levels = (np.ascontiguousarray(wm).ravel() // 17).astype(np.uint8)
+    if levels.size % 2:
+        levels = np.append(levels, np.uint8(0))
+    raw = ((levels[0::2] << 4) | levels[1::2]).tobytes()
+    packed = deflate(raw)
+    return (packed, True) if len(packed) < len(raw) else (raw, False)
+
+
 def pack(frame: CodedFrame, limits: LimitsConfig | None = None) -> bytes:
     """CodedFrame -> wire bytes (docs/bitstream.md); BitstreamError if a field is invalid."""
     limits = limits or LimitsConfig()
     validate_frame(frame, limits)
+    wm = frame.weight_map
+    map_bytes, deflated = _pack_map(wm) if wm.size else (b"", False)
+    grid_exp = box_grid_exponent(frame)
+    grid = 1 << grid_exp
+    object_flags = any(o.mask_width or o.texture_codec for o in frame.objects)
     out = bytearray(MAGIC)
     out.append(frame.format_version)
     out.append(frame.level)
+    out.append(grid_exp | (FLAG_OBJECT_FLAGS if object_flags else 0)
+               | (FLAG_MAP_DEFLATED if deflated else 0))
     for value in (frame.sequence, frame.source_width, frame.source_height, frame.byte_budget):
         write_varint(int(value), out)
-    _blob(out, frame.source_encoding.encode())
-    out += struct.pack("<f", float(frame.encode_time_ms))
-    wm = frame.weight_map
+    code = ENCODING_CODES.get(frame.source_encoding, 0)
+    out.append(code)
+    if not code:
+        _blob(out, frame.source_encoding.encode())
+    out += struct.pack("<H", time_units(frame.encode_time_ms))
     write_varint(wm.shape[1], out)
     write_varint(wm.shape[0], out)
-    _blob(out, deflate(np.ascontiguousarray(wm).tobytes()) if wm.size else b"")
+    if deflated:
+        _blob(out, map_bytes)
+    else:
+        out += map_bytes  # its length follows from the map's size
     _layer(out, frame.gist_codec, frame.gist_width, frame.gist_height, frame.gist)
     _layer(out, frame.background_codec, frame.background_width, frame.background_height,
            frame.background, frame.background_quality)
@@ -238,15 +323,21 @@ def pack(frame: CodedFrame, limits: LimitsConfig | None = None) -> bytes:
     classes = list(dict.fromkeys((obj.class_id, obj.label) for obj in frame.objects))
     write_varint(len(classes), out)
     for class_id, label in classes:
-        write_varint(class_id, out)
-        _blob(out, label.encode())
+        standard = class_id < len(STANDARD_LABELS) and STANDARD_LABELS[class_id] == label
+        write_varint(class_id << 1 | (0 if standard else 1), out)
+        if not standard:
+            _blob(out, label.encode())
     for obj in frame.objects:
-        write_varint(classes.index((obj.class_id, obj.label)), out)
+        if len(classes) > 1:
+            write_varint(classes.index((obj.class_id, obj.label)), out)
         out.append(round(obj.confidence * 255))
         out.append(round(obj.weight * 255))
-        for value in obj.box:
-            write_varint(int(value), out)
-        out.append((OBJ_MASK if obj.mask_width else 0) | (OBJ_TEXTURE if obj.texture_codec else 0))
+        x, y, w, h = (int(v) for v in obj.box)
+        for value in (x // grid, y // grid, -(-w // grid), -(-h // grid)):
+            write_varint(value, out)
+        if object_flags:
+            out.append((OBJ_MASK if obj.mask_width else 0)
+                       | (OBJ_TEXTURE if obj.texture_codec else 0))
         if obj.mask_width:
             write_varint(obj.mask_width, out)
             write_varint(obj.mask_height, out)
@@ -321,6 +412,30 @@ def _inflate(data: bytes, size: int) -> bytes:
     return raw
 
 
+def _unpack_map(data: bytes, width: int, height: int) -> np.ndarray:
+    """Nibble-packed cells (see :func:`_pack_map`) -> height x width uint8 map."""
+    cells = width * height
+    packed = np.frombuffer(data, np.uint8)
+    levels = np.empty(packed.size * 2, np.uint8)
+    levels[0::2], levels[1::2] = packed >> 4, packed & 0x0F
+    _check(levels.size == cells + cells % 2, "weight map has the wrong size")
+    _check(not cells % 2 or levels[-1] == 0, "weight map padding nibble is not 0")
+    return (levels[:cells] * 17).reshape(height, width)
+
+
+def _box(r: _Reader, grid: int, frame: CodedFrame, dim: int) -> tuple[int, int, int, int]:
+    """One box on the grid: x/g, y/g, ceil(w/g), ceil(h/g); the far edges clip to the source."""
+    x, y, cols, rows = (r.varint(dim) for _ in range(4))
+    out = []
+    for start, cells, side in ((x * grid, cols, frame.source_width),
+                               (y * grid, rows, frame.source_height)):
+        _check(start < side and cells >= 1, "box outside the source or empty")
+        _check((cells - 1) * grid < side - start, "box extends a whole grid cell past the source")
+        out.append((start, min(cells * grid, side - start)))
+    (x, w), (y, h) = out
+    return x, y, w, h
+
+
 def unpack(data: bytes, limits: LimitsConfig | None = None) -> CodedFrame:
     """Wire bytes -> CodedFrame; BitstreamError on anything malformed."""
     limits = limits or LimitsConfig()
@@ -330,7 +445,8 @@ def unpack(data: bytes, limits: LimitsConfig | None = None) -> CodedFrame:
     _check(len(data) >= 10, "truncated frame")
     _check(data[:3] == MAGIC, "not a semcomm frame (bad magic)")
     _check(data[3] == FORMAT_VERSION,
-           f"unsupported format version {data[3]} (this is {FORMAT_VERSION})")
+           f"unsupported format version {data[3]} (this decoder reads format "
+           f"{FORMAT_VERSION} only; see docs/bitstream.md, Versioning)")
     (crc,) = struct.unpack_from("<I", data, len(data) - 4)
     _check(zlib.crc32(data[:-4]) == crc, "CRC mismatch: frame corrupted")
     r = _Reader(data[:-4])
@@ -339,20 +455,34 @@ def unpack(data: bytes, limits: LimitsConfig | None = None) -> CodedFrame:
     blob_max = limits.max_blob_bytes
     frame = CodedFrame(sequence=0, source_width=0, source_height=0)
     frame.level = r.u8()
+    flags = r.u8()
+    _check(flags & ~(GRID_BITS | FLAG_OBJECT_FLAGS | FLAG_MAP_DEFLATED) == 0,
+           f"unknown frame flags {flags:#x}")
+    grid = 1 << (flags & GRID_BITS)
     frame.sequence = r.varint(MAX_U32)
     frame.source_width = r.varint(dim)
     frame.source_height = r.varint(dim)
+    _check(frame.source_width > 0 and frame.source_height > 0, "empty source size")
     frame.byte_budget = r.varint(MAX_U32)
-    frame.source_encoding = r.text(MAX_SHORT_STRING)
-    (frame.encode_time_ms,) = struct.unpack("<f", r.take(4))
+    code = r.u8()
+    if code:
+        _check(code in ENCODING_NAMES, f"unknown source encoding code {code}")
+        frame.source_encoding = ENCODING_NAMES[code]
+    else:
+        frame.source_encoding = r.text(MAX_SHORT_STRING)
+        _check(frame.source_encoding not in ENCODING_CODES,
+               "source encoding sent as text although it has a code")
+    (units,) = struct.unpack("<H", r.take(2))
+    frame.encode_time_ms = units / TIME_UNITS_PER_MS
     side = limits.max_weight_map_side
     wm_w, wm_h = r.varint(side), r.varint(side)
-    wm_data = r.blob(blob_max)
     if wm_w * wm_h:
-        frame.weight_map = np.frombuffer(_inflate(wm_data, wm_w * wm_h), np.uint8).reshape(
-            wm_h, wm_w).copy()
+        size = (wm_w * wm_h + 1) // 2
+        raw = _inflate(r.blob(blob_max), size) if flags & FLAG_MAP_DEFLATED else r.take(size)
+        frame.weight_map = _unpack_map(raw, wm_w, wm_h)
     else:
-        _check(not wm_data and wm_w == wm_h == 0, "empty weight map with data")
+        _check(wm_w == wm_h == 0 and not flags & FLAG_MAP_DEFLATED,
+               "empty weight map with a size or data")
     frame.gist_codec = r.codec()
     if frame.gist_codec:
         frame.gist_width, frame.gist_height = r.varint(dim), r.varint(dim)
@@ -375,23 +505,34 @@ def unpack(data: bytes, limits: LimitsConfig | None = None) -> CodedFrame:
     if frame.texture_mode in (MODE_STILL, MODE_PART):
         frame.texture_parts = r.varint(limits.max_texture_parts)
     count = r.varint(limits.max_objects)
-    classes = [(r.varint(0xFFFF), r.text(limits.max_label_chars))
-               for _ in range(r.varint(count))]
+    classes = []
+    for _ in range(r.varint(count)):
+        entry = r.varint(0x1FFFF)
+        class_id = entry >> 1
+        if entry & 1:
+            label = r.text(limits.max_label_chars)
+            _check(not (class_id < len(STANDARD_LABELS) and STANDARD_LABELS[class_id] == label),
+                   "class label sent as text although the standard table gives it")
+        else:
+            _check(class_id < len(STANDARD_LABELS), f"class {class_id} has no standard label")
+            label = STANDARD_LABELS[class_id]
+        classes.append((class_id, label))
     _check(len(set(classes)) == len(classes), "class table repeats an entry")
     _check(bool(classes) or count == 0, "objects without a class table")
     for _ in range(count):
-        class_id, label = classes[r.varint(max(0, len(classes) - 1))]
-        obj = CodedObject(class_id=class_id, label=label,
-                          confidence=r.u8() / 255, weight=r.u8() / 255,
-                          box=(r.varint(dim), r.varint(dim), r.varint(dim), r.varint(dim)))
-        flags = r.u8()
-        _check(flags & ~(OBJ_MASK | OBJ_TEXTURE) == 0, f"unknown object flags {flags:#x}")
-        if flags & OBJ_MASK:
+        index = r.varint(len(classes) - 1) if len(classes) > 1 else 0
+        class_id, label = classes[index]
+        confidence, weight = r.u8() / 255, r.u8() / 255
+        obj = CodedObject(class_id=class_id, label=label, confidence=confidence, weight=weight,
+                          box=_box(r, grid, frame, dim))
+        obj_flags = r.u8() if flags & FLAG_OBJECT_FLAGS else 0
+        _check(obj_flags & ~(OBJ_MASK | OBJ_TEXTURE) == 0, f"unknown object flags {obj_flags:#x}")
+        if obj_flags & OBJ_MASK:
             obj.mask_width = r.varint(limits.max_mask_cells)
             obj.mask_height = r.varint(limits.max_mask_cells)
             obj.mask = r.blob(blob_max)
             _check(obj.mask_width > 0 and len(obj.mask) > 0, "mask flag without a mask")
-        if flags & OBJ_TEXTURE:
+        if obj_flags & OBJ_TEXTURE:
             obj.texture_codec = r.codec()
             _check(bool(obj.texture_codec), "texture flag without a texture codec")
             obj.texture_quality = r.u8()
@@ -400,6 +541,11 @@ def unpack(data: bytes, limits: LimitsConfig | None = None) -> CodedFrame:
         frame.objects.append(obj)
     _check(set(classes) == {(o.class_id, o.label) for o in frame.objects},
            "class table entry never used")
+    _check(not flags & FLAG_OBJECT_FLAGS
+           or any(o.mask_width or o.texture_codec for o in frame.objects),
+           "object flags sent although no object has a mask or texture")
+    _check(box_grid_exponent(frame) == flags & GRID_BITS,
+           "box grid is not the coarsest one the boxes lie on")
     _check(r.pos == len(r.data), "trailing bytes after the last object")
     frame.bytes_used = len(data)
     validate_frame(frame, limits)

@@ -14,11 +14,17 @@ import time
 
 import numpy as np
 
-from semcomm_ros.codec.bitstream import deflate, pack
+from semcomm_ros.codec.bitstream import deflate, pack, q_time
 from semcomm_ros.codec.config import CodecConfig
 from semcomm_ros.codec.detect import Detection, Detector, make_detector
 from semcomm_ros.codec.frame import LEVEL_SEMANTIC, CodedFrame
-from semcomm_ros.codec.semantic import build_objects, make_gist, set_gist, strip_masks
+from semcomm_ros.codec.semantic import (
+    box_grid,
+    build_objects,
+    make_gist,
+    set_gist,
+    strip_masks,
+)
 from semcomm_ros.codec.texture import RegionCoder, TextureCoder, set_background
 from semcomm_ros.codec.weights import build_weight_map, parse_priorities, quantise_map
 
@@ -99,8 +105,12 @@ class SemanticEncoder:
                                     f"16..{limit}")
 
     def encode(self, image: np.ndarray, byte_budget: int | None = None,
-               sequence: int = 0) -> CodedFrame:
-        """Code one BGR8 frame within ``byte_budget`` bytes (default: rate.default_budget)."""
+               sequence: int = 0, source_encoding: str = "bgr8") -> CodedFrame:
+        """Code one BGR8 frame within ``byte_budget`` bytes (default: rate.default_budget).
+
+        ``source_encoding`` names the camera's image encoding (the frame carries it, and
+        its wire size counts in the budget).
+        """
         start = time.perf_counter()
         self._check_image(image)
         image = np.ascontiguousarray(image)
@@ -118,9 +128,11 @@ class SemanticEncoder:
                                                self._priorities)
         self.last_weight_map = weight_map
         frame = CodedFrame(sequence=int(sequence) & 0xFFFFFFFF, source_width=width,
-                           source_height=height, byte_budget=min(budget, 0xFFFFFFFF))
+                           source_height=height, byte_budget=min(budget, 0xFFFFFFFF),
+                           source_encoding=source_encoding)
         frame.objects = build_objects(self.last_detections, weights, height, width,
-                                      self.cfg.texture.object_padding, self.cfg.texture.mask_cells)
+                                      self.cfg.texture.object_padding, self.cfg.texture.mask_cells,
+                                      box_grid(width, height, budget))
         frame.weight_map = self._weight_map_for(weight_map, budget)
         video = self.cfg.texture.coder == "video"
         region = self.cfg.texture.coder == "region"
@@ -136,7 +148,7 @@ class SemanticEncoder:
             set_gist(frame, gist)  # no video packet this time: send the gist if it fits
             if len(pack(frame, self.cfg.limits)) > budget:
                 set_gist(frame, ("", 0, 0, b""))
-        frame.encode_time_ms = (time.perf_counter() - start) * 1000.0
+        frame.encode_time_ms = q_time((time.perf_counter() - start) * 1000.0)
         size = len(pack(frame, self.cfg.limits))
         while size > budget and self._drop_one_texture(frame):
             size = len(pack(frame, self.cfg.limits))

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 
 # Texture modes (docs/bitstream.md, "Reference model"): how the texture layer builds the picture
 MODE_INDEPENDENT = 0  # region / video coders: the layers as in format 1, no named reference

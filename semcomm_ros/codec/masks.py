@@ -39,6 +39,8 @@ def read_varint(data: bytes | memoryview, pos: int, max_value: int) -> tuple[int
         if value > max_value:
             raise BitstreamError(f"varint value exceeds limit {max_value}")
         if not byte & 0x80:
+            if shift and not byte:
+                raise BitstreamError("varint not in its shortest form")
             return value, pos
         shift += 7
         if shift > 63:

@@ -6,6 +6,8 @@ what the wire carries); :func:`make_gist` codes a tiny thumbnail of the frame.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from semcomm_ros.codec import imagecodec
@@ -16,10 +18,47 @@ from semcomm_ros.codec.frame import CodedFrame, CodedObject
 from semcomm_ros.codec.masks import mask_to_cells, rle_encode
 from semcomm_ros.codec.region import resize_to
 
+MAX_BOX_GRID = 16  # px: the coarsest box grid the encoder picks (docs/bitstream.md)
+
+
+def box_grid(width: int, height: int, byte_budget: int) -> int:
+    """The box grid (a power of two, 1..16 px) for a picture size and a frame budget.
+
+    Finer when bytes are plentiful: a grid cell is at most 1/16 of the picture area
+    one byte of the budget pays for (side <= sqrt(pixels / budget) / 4), so box edges
+    stay finer than any texture the link can carry. Never coarser than the grid at
+    which every coordinate is one varint byte (< 128 cells a side): coarser saves
+    nothing. Rule of docs/bitstream.md, "Box grid".
+    """
+    one_byte = 1
+    while math.ceil(max(width, height) / one_byte) > 128:
+        one_byte *= 2
+    limit = min(one_byte, MAX_BOX_GRID)
+    if byte_budget <= 0:
+        return limit
+    side = math.sqrt(width * height / byte_budget) / 4
+    grid = 1
+    while grid * 2 <= min(side, limit):
+        grid *= 2
+    return grid
+
+
+def snap_box(box: tuple[int, int, int, int], grid: int, height: int, width: int
+             ) -> tuple[int, int, int, int]:
+    """Grow ``box`` outward to the grid (far edges clipped to the picture)."""
+    x, y, w, h = box
+    x0, y0 = x // grid * grid, y // grid * grid
+    x1 = min(width, -(-(x + w) // grid) * grid)
+    y1 = min(height, -(-(y + h) // grid) * grid)
+    return x0, y0, x1 - x0, y1 - y0
+
 
 def build_objects(dets: list[Detection], weights: list[float], height: int, width: int,
-                  padding: float, mask_cells: int) -> list[CodedObject]:
-    """Detections -> CodedObjects sorted by weight (highest first), masks RLE-coded."""
+                  padding: float, mask_cells: int, grid: int = 1) -> list[CodedObject]:
+    """Detections -> CodedObjects sorted by weight (highest first), masks RLE-coded.
+
+    Boxes are padded, clipped to the picture, then snapped outward to ``grid`` pixels.
+    """
     objects = []
     for det, weight in sorted(zip(dets, weights), key=lambda p: -p[1]):
         x, y, w, h = det.box
@@ -27,6 +66,7 @@ def build_objects(dets: list[Detection], weights: list[float], height: int, widt
         box = clip_box(x - pad_x, y - pad_y, x + w + pad_x, y + h + pad_y, width, height)
         if box is None:
             continue
+        box = snap_box(box, max(1, int(grid)), height, width)
         obj = CodedObject(class_id=int(det.class_id), label=det.label,
                           confidence=q8(det.confidence), weight=q8(weight), box=box)
         if det.mask is not None and mask_cells > 0:

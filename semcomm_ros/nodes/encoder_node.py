@@ -13,6 +13,7 @@ from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
 from semcomm_ros.codec import SemanticEncoder
+from semcomm_ros.codec.bitstream import q_time
 from semcomm_ros.config import ENCODER_NODE
 from semcomm_ros.msg import FrameReport, LinkState, WeightedSemantics
 from semcomm_ros.node_config import EncoderNodeConfig
@@ -111,9 +112,10 @@ class EncoderNode(Node):
                 img = image_msg_to_bgr(msg)
                 encoding = msg.encoding
             t0 = time.perf_counter()
-            frame = self.encoder.encode(img, byte_budget=self.budget(), sequence=self.sequence)
-            frame.encode_time_ms = (time.perf_counter() - t0) * 1e3
-            frame.source_encoding = encoding
+            # the encoding goes in before the frame is fitted to the budget (it counts)
+            frame = self.encoder.encode(img, byte_budget=self.budget(), sequence=self.sequence,
+                                        source_encoding=encoding)
+            frame.encode_time_ms = q_time((time.perf_counter() - t0) * 1e3)  # fixed wire size
         except Exception as exc:  # noqa: BLE001 - node boundary: log, drop the frame, keep serving
             self.stats["dropped"] += 1
             self.get_logger().error(f"dropping camera frame: {type(exc).__name__}: {exc}")

@@ -16,7 +16,7 @@ from semcomm_ros.nodes.convert import (
 
 
 def sample_frame():
-    wm = np.arange(12, dtype=np.uint8).reshape(3, 4)
+    wm = (np.arange(12, dtype=np.uint8) * 17).reshape(3, 4)  # 16 levels (format 3)
     obj = CodedObject(class_id=0, label="person", confidence=0.75, weight=0.5,
                       box=(10, 8, 30, 40), mask_width=2, mask_height=3, mask=b"\x01\x02",
                       texture_codec="webp", texture_quality=60, texture_width=15,
