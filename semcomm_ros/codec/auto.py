@@ -90,6 +90,9 @@ class _Unit:
     sent: list[int]
 FILL = 0.97                          # a search stops once a fit uses this share of its room
 LOW_FILL = 0.9                       # below this share, a search may take one more try
+SMALL_EXTRA_TRIES = 2                # extra encodes per search for a scaled-down P-frame
+OVERHEAD_PROBE = 16383               # layer length the overhead is measured with (2-byte varint)
+RESCUE_FILL = 0.85                   # aim of the extra try when nothing fitted
 
 
 @dataclass
@@ -182,6 +185,17 @@ class _Search:
     def _guess(self, u: int, log_size: float, room: int, slope: float) -> float:
         return u + (math.log(room * 0.97) - log_size) / slope
 
+    def _rescue(self, tried: list[tuple[int, float]], room: int, lo_u: int, hi_u: int) -> int:
+        """A setting aimed at RESCUE_FILL of the room, at least twice the last step below."""
+        u, log_size = min(tried)  # the smallest setting tried (all were over the room)
+        slopes = [(lb - la) / (ub - ua) for (ua, la), (ub, lb) in zip(tried, tried[1:])
+                  if ub != ua and (lb - la) / (ub - ua) > 0.005]
+        slope = max([self.slope] + slopes)  # (the steeper estimate steps less: not too far)
+        target = u + (math.log(room * RESCUE_FILL) - log_size) / slope
+        step = abs(tried[-1][0] - tried[-2][0]) if len(tried) >= 2 else 1
+        guess = min(math.floor(target), u - max(2, 2 * step))
+        return int(min(max(guess, self.lo_u), hi_u))
+
     def run(self, encode, room: int, tries: int = MAX_TRIES):
         """The (q, size, payload) that fits best, or None."""
         sign = self.sign
@@ -191,9 +205,13 @@ class _Search:
         u = u0 if math.isnan(l0) else math.floor(self._guess(u0, l0, room, self.slope))
         u = int(min(max(u, lo_u), hi_u))
         tried: list[tuple[int, float]] = []
-        while len(tried) < tries + 1:
-            if best is None and len(tried) == tries:
+        while len(tried) < tries + 2:
+            if best is None and len(tried) == tries + 1:
                 u = self.lo_u  # nothing fitted: one last try at the smallest setting
+            elif best is None and len(tried) == tries:
+                # Nothing fitted yet (the secant crept up on the room from above): one wider
+                # step, aimed well inside the room, before falling back to the smallest setting.
+                u = self._rescue(tried, room, lo_u, hi_u)
             size, payload = encode(sign * u)
             tried.append((u, math.log(max(size, 1))))
             if size <= room:
@@ -209,7 +227,7 @@ class _Search:
             if len(tried) >= tries:
                 if best is not None and (best[1] >= LOW_FILL * room or len(tried) > tries):
                     break  # (one extra try when the best fit leaves much of the room unused)
-                if best is None and self.lo_u > hi_u:
+                if best is None and (self.lo_u > hi_u or len(tried) > tries + 1):
                     break
                 if best is None:
                     continue
@@ -375,12 +393,14 @@ class AutoCoder(TextureCoder):
         if entry is not None and base + 5 <= budget:
             cands.append(_Candidate(MODE_SKIP, entry.canvas,
                                     weighted_mse(image, entry.canvas.image, weights3, total)))
-        room_still = budget - base - 9  # width, height, length varints
+        # Room for the layer's bytes: the frame packed with the layer's fields at their largest
+        # (sizes, quality, video_q, prime_crc), so a layer that fits the room fits the budget.
+        room_still = budget - self._overhead(frame, MODE_STILL, None, image.shape, base + 9)
         pending = None
         if room_still >= MIN_LAYER_BYTES:
             # The still search runs beside the video search (both codecs release the GIL).
             pending = self._pool().submit(self._still, image, room_still, weights3, total)
-        room_video = budget - base - 9 - 5 - 5  # + reference distance, video_q, prime_crc
+        room_video = budget - self._overhead(frame, MODE_VIDEO, ref, image.shape, base + 19)
         videos = []
         if entry is not None and room_video >= MIN_VIDEO_BYTES and not self.video_disabled:
             settings = [self._video_setting]
@@ -417,6 +437,26 @@ class AutoCoder(TextureCoder):
         _reset_texture(frame)
         self._commit(frame, None, None, weight_map)
         return LEVEL_SEMANTIC
+
+    def _overhead(self, frame: CodedFrame, mode: int, ref: int | None,
+                  shape: tuple[int, ...], fallback: int) -> int:
+        """Packed bytes of ``frame`` with a ``mode`` layer, less the layer's own bytes.
+
+        The layer's fields are set to their largest values (source size, top quality,
+        video_q and CRC); ``fallback`` when the frame does not pack so.
+        """
+        probe = _Candidate(mode, None, 0.0, self.cfg.texture.image_codec
+                           if mode == MODE_STILL else "h264", bytes(OVERHEAD_PROBE),
+                           shape[1], shape[0], 100 if mode == MODE_STILL else 0,
+                           Q_MAX if mode == MODE_VIDEO else 0,
+                           0xFFFFFFFF if mode == MODE_VIDEO else 0)
+        try:
+            self._apply(frame, probe, ref)
+            return len(pack(frame, self.cfg.limits)) - OVERHEAD_PROBE
+        except (BitstreamError, ValueError, OverflowError):
+            return fallback
+        finally:
+            _reset_texture(frame)
 
     def _continue_unit(self, frame: CodedFrame, base: int, weight_map: np.ndarray) -> int:
         """Send the next part of the split still, or its last bytes as the still itself."""
@@ -645,7 +685,9 @@ class AutoCoder(TextureCoder):
 
         search = self._video_searches.setdefault((scale, setting[1]),
                                                  _Search(Q_MIN, Q_MAX, False, 120, 0.04))
-        found = search.run(enc, room)
+        # A picture of a quarter of the pixels or fewer encodes in a fraction of the time: take
+        # more tries there (thin links), so the fit comes closer to the room.
+        found = search.run(enc, room, MAX_TRIES + (SMALL_EXTRA_TRIES if scale < 1.0 else 0))
         if found is None:
             return None
         q, _, (prime, packet) = found

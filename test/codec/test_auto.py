@@ -361,3 +361,72 @@ def test_a_decoder_with_another_x264_gets_stills(scripted, vtest_frames, monkeyp
     assert enc.coder.video_disabled
     assert modes[0] == MODE_STILL and MODE_VIDEO in modes[1:5]
     assert MODE_VIDEO not in modes[8:] and all(ok[8:]), (modes, ok)
+
+
+def test_a_search_that_creeps_from_above_steps_wider_before_the_smallest_setting():
+    """Sizes just over the room at every secant step: the extra try fits well inside it.
+
+    (It used to fall back to the smallest setting: CRF 51, a tenth of the room.)
+    """
+    from semcomm_ros.codec.auto import Q_MAX, Q_MIN, _Search
+
+    def size(q: int) -> int:  # CRF in quarter steps: ~3 % smaller per step
+        return int(1400 * 0.97 ** (q - 132))
+
+    search = _Search(Q_MIN, Q_MAX, False, 131, 0.113)  # a too-steep remembered slope
+    search.point = (-131, float(np.log(1307)))
+    q, got, _ = search.run(lambda q: (size(q), q), 1106)
+    assert got <= 1106
+    assert got >= 0.8 * 1106, (q, got)
+    assert q < Q_MAX
+
+
+def test_a_thin_budget_is_mostly_used_and_never_exceeded(scripted, vtest_frames):
+    enc, _ = _pair(scripted)
+    budget, used = 160, []
+    for seq, image in enumerate(_clip(vtest_frames, 12)):
+        frame = enc.encode(image, byte_budget=budget, sequence=seq)
+        assert frame.bytes_used == len(pack(frame)) <= budget
+        used.append(frame.bytes_used / budget)
+        enc.feedback(seq, True)
+    assert np.mean(used[1:]) >= 0.85, used
+
+
+def test_layer_overhead_is_exact_or_above(scripted, vtest_frames):
+    """The room the searches get is the budget less the packed frame's own bytes, no more."""
+    enc, _ = _pair(scripted)
+    seen = set()
+    for seq, image in enumerate(_clip(vtest_frames, 6)):
+        frame = enc.encode(image, byte_budget=1200, sequence=seq)
+        if frame.texture_mode in (MODE_STILL, MODE_VIDEO):
+            layer = len(frame.background)
+            coder = enc.coder
+            shape = image.shape
+            probe = copy.deepcopy(frame)
+            overhead = coder._overhead(probe, frame.texture_mode, frame.ref_sequence,
+                                       shape, 0)
+            assert len(pack(frame)) <= overhead + layer
+            assert len(pack(frame)) >= overhead + layer - 8  # (smaller varints than the probe's)
+            seen.add(frame.texture_mode)
+        enc.feedback(seq, True)
+    assert MODE_VIDEO in seen
+
+
+def test_after_a_reported_loss_the_next_frame_builds_on_an_acknowledged_canvas(scripted,
+                                                                              vtest_frames):
+    from semcomm_ros.codec.auto import ACKED
+
+    enc, dec = _pair(scripted)
+    frames = _clip(vtest_frames, 7)
+    for seq, image in enumerate(frames):
+        if seq:
+            enc.feedback(seq - 1, seq - 1 != 4)
+        frame = enc.encode(image, byte_budget=1500, sequence=seq)
+        if seq == 4:
+            continue  # dropped
+        out = dec.decode(unpack(pack(frame)))
+        assert np.array_equal(out.image, enc.coder.canvas(seq))
+        if seq == 5:
+            assert frame.texture_mode == MODE_VIDEO
+            assert enc.coder.last_ref == 3
+            assert enc.coder._sent[3].state == ACKED
