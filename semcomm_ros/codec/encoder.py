@@ -87,9 +87,11 @@ class SemanticEncoder:
     def feedback(self, sequence: int, ok: bool) -> None:
         """A receiver report for ``sequence``: decoded (``ok``) or dropped.
 
-        The auto coder keeps its model of the decoder in step with these (a
-        sequence never reported while a later one is counts as lost); the other
-        coders ignore them.
+        Every coder refreshes what a lost frame carried: the auto coder keeps its
+        model of the decoder in step (a sequence never reported while a later one
+        is counts as lost) and codes against an acknowledged canvas; the video
+        coder restarts its stream with an IDR; the region coder resends a lost
+        background.
         """
         handler = getattr(self.coder, "feedback", None)
         if handler is not None:
