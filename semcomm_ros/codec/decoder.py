@@ -24,7 +24,13 @@ from semcomm_ros.codec import imagecodec
 from semcomm_ros.codec.bitstream import validate_frame
 from semcomm_ros.codec.canvas import CanvasRing, PartBuffer, apply_texture, uses_canvas
 from semcomm_ros.codec.config import CodecConfig
-from semcomm_ros.codec.frame import MODE_PART, BitstreamError, CodedFrame, CodedObject
+from semcomm_ros.codec.frame import (
+    MODE_PART,
+    MODE_SKIP,
+    BitstreamError,
+    CodedFrame,
+    CodedObject,
+)
 from semcomm_ros.codec.masks import cells_to_alpha, rle_decode
 from semcomm_ros.codec.region import resize_to
 from semcomm_ros.codec.weights import dequantise_map
@@ -44,6 +50,21 @@ class DecodedFrame:
     level: int = 0
     sequence: int = 0
     concealed: bool = False               # some region shows older content than this frame
+    updated: bool = True                  # this frame brought new texture (temporal scalability:
+    #                                       False for a skip, a part of a split still, or the
+    #                                       semantic layer alone)
+
+
+def brings_texture(frame: CodedFrame) -> bool:
+    """Whether ``frame`` updates the picture's texture (else the picture is an older one's).
+
+    A thin link may send fewer, better pictures (a still split over several
+    frames, skips): those frames still carry the semantic layer, and the
+    FrameReport says that they did not update the picture.
+    """
+    if frame.texture_mode in (MODE_PART, MODE_SKIP):
+        return False
+    return bool(frame.background) or any(obj.texture for obj in frame.objects)
 
 
 @dataclass
@@ -132,7 +153,7 @@ class CompositionDecoder:
         last = self._last
         self._last = DecodedFrame(last.image, last.weight_map, last.semantic_map, last.objects,
                                   last.level, last.sequence if sequence is None else sequence,
-                                  True)
+                                  True, False)
         return self._last
 
     def _base_picture(self, frame: CodedFrame, height: int,
@@ -226,7 +247,7 @@ class CompositionDecoder:
                                     if all(_box_iou(c.box, n.box) < 0.3 for n in new_cache)]
                        )[:CACHE_SIZE]
         self._last = DecodedFrame(canvas, weight_map, semantic, list(frame.objects), frame.level,
-                                  frame.sequence, concealed)
+                                  frame.sequence, concealed, brings_texture(frame))
         return self._last
 
     def _from_cache(self, obj: CodedObject) -> np.ndarray | None:

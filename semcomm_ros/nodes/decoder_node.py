@@ -191,6 +191,8 @@ class DecoderNode(Node):
             self._show(decoded.image, decoded, msg.header, msg.sequence)
         report.bytes = received_bytes(msg, frame)
         report.decode_time_ms = self.last_ms = (time.perf_counter() - t0) * 1e3
+        report.texture_mode = frame.texture_mode
+        report.picture_updated = decoded.updated
         report.decoded_ok = True
         report.status = FrameReport.STATUS_OK
         report.header.stamp = self.get_clock().now().to_msg()
@@ -257,6 +259,8 @@ class DecoderNode(Node):
         if concealed is not None:
             self._show(concealed.image, concealed, msg.header, msg.sequence)
         report.bytes = min(received_bytes(msg, frame), 2**32 - 1)
+        report.texture_mode = int(msg.texture_mode) & 0xFF
+        report.picture_updated = False
         self.get_logger().warning(f"dropping frame {msg.sequence}: {why[:300]}")
         report.decoded_ok = False
         report.header.stamp = self.get_clock().now().to_msg()

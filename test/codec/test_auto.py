@@ -205,6 +205,8 @@ def test_thin_link_splits_a_still_over_frames(scripted, vtest_frames):
             assert enc.coder.canvas(seq) is None
         else:
             assert np.array_equal(out.image, enc.coder.canvas(seq))
+        # temporal scalability is signalled: parts and skips leave an older picture
+        assert out.updated == (frame.texture_mode in (MODE_STILL, MODE_VIDEO))
         enc.feedback(seq, True)
     first_still = modes.index(MODE_STILL)
     assert first_still >= 1 and modes[:first_still] == [MODE_PART] * first_still, modes

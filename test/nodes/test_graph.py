@@ -14,7 +14,7 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header
 
-from semcomm_ros.codec.frame import FORMAT_VERSION
+from semcomm_ros.codec.frame import FORMAT_VERSION, MODE_PART, MODE_SKIP
 from semcomm_ros.io.frame_sources import open_source
 from semcomm_ros.launcher import Graph, NodeProcess
 from semcomm_ros.msg import FrameReport, LinkState, WeightedSemantics
@@ -100,6 +100,12 @@ def test_frames_flow_through_the_graph(graph, ros_node, sample_bag, tmp_path):
         assert stamp_to_ns(r.receive_stamp) >= stamp_to_ns(r.send_stamp)
         assert r.bytes == m.bytes_used
         assert r.decode_time_ms > 0
+        assert r.texture_mode == m.texture_mode
+        # a frame that carries texture (still, video, region layers) updates the picture;
+        # a skip or a part of a split still does not (temporal scalability)
+        brings = (m.texture_mode not in (MODE_SKIP, MODE_PART)
+                  and (len(m.background) > 0 or any(len(o.texture) for o in m.objects)))
+        assert r.picture_updated == (r.decoded_ok and brings), r
 
     # the link monitor saw the reports, and the encoder followed its budget
     live = [s for s in got["link"] if s.window_reports > 0]
