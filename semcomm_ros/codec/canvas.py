@@ -42,7 +42,19 @@ from semcomm_ros.codec.region import resize_to
 PRIME_QP = 14  # target quantiser of the synthetic IDR (ipratio is derived from the CRF)
 X264_PRESET = "veryfast"
 X264_PARAMS = ("keyint=250:min-keyint=250:bframes=0:scenecut=0:rc-lookahead=0:"
-               "sync-lookahead=0:threads=1:sliced-threads=0:repeat-headers=1")
+               "sync-lookahead=0:repeat-headers=1")
+# Large coded pictures go in two slices, one thread each: the synthetic IDR costs both ends
+# a full x264 intra encode per frame, and slices halve its wall time on a 2-core robot or
+# base station. The count is fixed by the coded size (part of the format), never by the
+# machine, so both ends produce the same bytes; small (thin-link) pictures keep one slice,
+# since a slice header and the broken intra prediction cost bytes there.
+SLICED_MIN_PIXELS = 640 * 360
+SLICES = 2
+
+
+def slices_for(width: int, height: int) -> int:
+    """Slices (and x264 / FFmpeg threads) of a synthetic-IDR stream at this coded size."""
+    return SLICES if width * height >= SLICED_MIN_PIXELS else 1
 
 
 @dataclass(frozen=True)
@@ -64,12 +76,13 @@ def crf_of(video_q: int) -> float:
     return video_q / 4.0
 
 
-def x264_options(video_q: int) -> dict[str, str]:
+def x264_options(video_q: int, slices: int = 1) -> dict[str, str]:
     """The libx264 options of a synthetic-IDR stream: part of the format (both ends use them)."""
     crf = crf_of(video_q)
     ipratio = max(1.0, 2.0 ** ((crf - PRIME_QP) / 6.0))
+    threads = f"threads={slices}:sliced-threads={int(slices > 1)}"
     return {"preset": X264_PRESET, "tune": "zerolatency",
-            "x264-params": f"{X264_PARAMS}:crf={crf:.2f}:ipratio={ipratio:.4f}"}
+            "x264-params": f"{X264_PARAMS}:{threads}:crf={crf:.2f}:ipratio={ipratio:.4f}"}
 
 
 def open_x264(width: int, height: int, video_q: int) -> av.CodecContext:
@@ -78,8 +91,9 @@ def open_x264(width: int, height: int, video_q: int) -> av.CodecContext:
     ctx.width, ctx.height, ctx.pix_fmt = width, height, "yuv420p"
     ctx.time_base = Fraction(1, 10)
     ctx.framerate = Fraction(10)
-    ctx.thread_count = 1
-    ctx.options = x264_options(video_q)
+    slices = slices_for(width, height)
+    ctx.thread_count = slices
+    ctx.options = x264_options(video_q, slices)
     ctx.open()
     return ctx
 
@@ -123,7 +137,8 @@ def decode_pair(prime: bytes, packet: bytes, width: int, height: int
     """Decode the synthetic IDR then the P-frame: the P-frame's (BGR, yuv420p) at coded size."""
     ctx = av.CodecContext.create("h264", "r")
     ctx.options = {"max_pixels": str(mb_pixels(width, height))}
-    ctx.thread_count = 1
+    ctx.thread_count = slices_for(width, height)  # slice threads: same pictures, less wall time
+    ctx.thread_type = "SLICE"
     ctx.open()
     pictures = []
     try:

@@ -343,8 +343,8 @@ def test_a_decoder_with_another_x264_gets_stills(scripted, vtest_frames, monkeyp
     enc, dec = _pair(scripted)
     own = canvas.x264_options
 
-    def other_build(video_q):  # what a different libx264 would do: other bytes
-        options = own(video_q)
+    def other_build(video_q, slices=1):  # what a different libx264 would do: other bytes
+        options = own(video_q, slices)
         options["x264-params"] += ":deblock=1,1"
         return options
 
@@ -432,3 +432,16 @@ def test_after_a_reported_loss_the_next_frame_builds_on_an_acknowledged_canvas(s
             assert frame.texture_mode == MODE_VIDEO
             assert enc.coder.last_ref == 3
             assert enc.coder._sent[3].state == ACKED
+
+
+def test_large_synthetic_key_frames_are_sliced_and_reproducible(vtest_frames):
+    """Both ends make the same IDR bytes; large coded sizes use two slices (format rule)."""
+    from semcomm_ros.codec.canvas import Canvas, prime_packet, slices_for
+
+    assert slices_for(768, 576) == 2 and slices_for(384, 288) == 1
+    base = Canvas(vtest_frames[0])
+    first = prime_packet(base, 768, 576, 100)
+    assert first == prime_packet(base, 768, 576, 100)
+    # two slices: two coded slice NAL units of type 5 (IDR) in the packet
+    starts = [i for i in range(len(first) - 3) if first[i:i + 3] == b"\x00\x00\x01"]
+    assert sum(first[i + 3] & 0x1F == 5 for i in starts) == 2
