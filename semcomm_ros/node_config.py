@@ -153,8 +153,9 @@ class EncoderNodeConfig:
 class LinkMonitorNodeConfig:
     """Base station: FrameReport -> LinkState."""
 
-    publish_rate_hz: float = field(default=5.0, metadata=describe(
-        "How often LinkState is published, Hz"))
+    publish_rate_hz: float = field(default=10.0, metadata=describe(
+        "How often LinkState is published, Hz (the rate controller's update rate: about the "
+        "camera rate keeps the feedback loop short)"))
     diagnostics_period_s: float = field(default=1.0, metadata=describe(
         "Seconds between DiagnosticArray messages"))
     topics: TopicsConfig = field(default_factory=TopicsConfig)

@@ -54,12 +54,12 @@ class LinkStateCode(enum.IntEnum):
     STARTING = 0
     NORMAL = 1
     OVERUSE = 2
-    UNDERUSE = 3  # DRAINING: a queue drains (after a cut or a probe): hold
+    DRAINING = 3  # a queue drains (after a cut, or the delay falls): hold
     LOSS = 4
     STALE = 5
     PROBING = 6
 
-    DRAINING = 3  # alias of UNDERUSE
+    UNDERUSE = 3  # alias of DRAINING (LinkState.STATE_UNDERUSE)
 
 
 @dataclass

@@ -199,6 +199,8 @@ class PhaseMetrics:
     capacity_bps: float
     convergence_s: float        # first time the target stays within +-20 % (nan: never)
     capacity_convergence_s: float  # same for capacity_bps
+    first_within_s: float       # first time the target is within +-20 % (nan: never)
+    within_fraction: float      # share of the phase from first_within_s on the target is within
     goodput_ratio: float        # delivered payload after convergence / capacity
     latency_p50_ms: float
     latency_p95_ms: float
@@ -209,7 +211,9 @@ class PhaseMetrics:
     def line(self) -> str:
         """One human-readable line."""
         return (f"{self.start:5.1f}-{self.end:5.1f}s cap {self.capacity_bps / 1e3:6.0f} kbit/s: "
-                f"conv {self.convergence_s:4.2f}s (cap {self.capacity_convergence_s:4.2f}s) "
+                f"within 20 % after {self.first_within_s:4.2f}s ({100 * self.within_fraction:3.0f} "
+                f"% of the rest) stays {self.convergence_s:4.2f}s "
+                f"(capacity_bps {self.capacity_convergence_s:4.2f}s) "
                 f"goodput {100 * self.goodput_ratio:5.1f} % p50 {self.latency_p50_ms:5.0f} "
                 f"p95 {self.latency_p95_ms:5.0f} ms "
                 f"delivered {100 * self.delivered_fraction:5.1f} % "
@@ -227,13 +231,22 @@ def _convergence(times: np.ndarray, values: np.ndarray, cap: float, start: float
 
 def phase_metrics(res: SimResult, start: float, end: float,
                   settle_s: float | None = None) -> PhaseMetrics:
-    """Scores of [start, end); goodput counts from ``start + settle_s`` (default: convergence)."""
+    """Scores of [start, end).
+
+    Goodput counts from ``start + settle_s`` (default: the first
+    time the target is within +-20 % of the capacity).
+    """
     cap = res.capacity_at(start)
     est = [(t, e) for t, e in res.estimates if start <= t < end]
     times = np.array([t for t, _ in est])
     conv = _convergence(times, np.array([e.estimated_throughput_bps for _, e in est]), cap, start)
     cconv = _convergence(times, np.array([e.capacity_bps for _, e in est]), cap, start)
-    settle = settle_s if settle_s is not None else (conv if not math.isnan(conv) else 0.0)
+    tgt = np.array([e.estimated_throughput_bps for _, e in est])
+    ok = np.abs(tgt - cap) <= 0.2 * cap if cap > 0 else np.zeros(len(tgt), bool)
+    hits = np.nonzero(ok)[0]
+    first = float(times[hits[0]] - start) if len(hits) else math.nan
+    within = float(ok[hits[0]:].mean()) if len(hits) else 0.0
+    settle = settle_s if settle_s is not None else (first if not math.isnan(first) else 0.0)
     g0 = start + settle
     got = sum(f.bytes for f in res.frames if f.delivered and g0 <= f.receive_time < end)
     goodput = 8.0 * got / max(end - g0, 1e-9) / cap if cap > 0 else math.nan
@@ -245,7 +258,7 @@ def phase_metrics(res: SimResult, start: float, end: float,
             cuts += 1
         prev = e.state
     return PhaseMetrics(
-        start, end, cap, conv, cconv, goodput,
+        start, end, cap, conv, cconv, first, within, goodput,
         float(np.percentile(lat, 50)) if lat else math.nan,
         float(np.percentile(lat, 95)) if lat else math.nan,
         len(lat) / len(sent) if sent else math.nan,

@@ -6,7 +6,7 @@ from rclpy.node import Node
 from std_msgs.msg import Header
 
 from semcomm_ros.config import LINK_MONITOR_NODE
-from semcomm_ros.link import FrameReportSample, LinkEstimator
+from semcomm_ros.link import FrameReportSample, LinkEstimator, LinkStateCode
 from semcomm_ros.msg import FrameReport, LinkState
 from semcomm_ros.node_config import LinkMonitorNodeConfig
 from semcomm_ros.nodes.convert import stamp_to_ns
@@ -53,7 +53,9 @@ class LinkMonitorNode(Node):
         return self.get_clock().now().nanoseconds * 1e-9
 
     def _on_report(self, msg: FrameReport) -> None:
-        # a malformed frame (decoded_ok false) still crossed the link: count it too
+        # a malformed frame (decoded_ok false) still crossed the link: count it too.
+        # The estimate is recomputed at publish_rate_hz, not per report (GCC/BBR state
+        # changes take effect within one publish period)
         try:
             self.estimator.add_report(FrameReportSample(
                 sequence=msg.sequence, bytes=msg.bytes,
@@ -66,10 +68,15 @@ class LinkMonitorNode(Node):
         est = self.estimator.estimate(self._now())
         msg = LinkState(header=Header(stamp=self.get_clock().now().to_msg()))
         msg.estimated_throughput_bps = est.estimated_throughput_bps
+        msg.capacity_bps = est.capacity_bps
         msg.delivered_rate_bps = est.delivered_rate_bps
         msg.one_way_delay_ms = est.one_way_delay_ms
+        msg.queue_delay_ms = est.queue_delay_ms
         msg.delay_trend_ms_per_s = est.delay_trend_ms_per_s
+        msg.overuse_signal_ms = est.overuse_signal_ms
+        msg.overuse_threshold_ms = est.overuse_threshold_ms
         msg.loss_fraction = float(est.loss_fraction)
+        msg.seconds_since_report = float(est.seconds_since_report)
         msg.recommended_frame_bytes = est.recommended_frame_bytes
         msg.recommended_frame_rate = float(est.recommended_frame_rate)
         msg.estimator_state = int(est.state)
@@ -83,19 +90,30 @@ class LinkMonitorNode(Node):
             self.health.set(WARN, "no estimate yet")
         else:
             state = getattr(est.state, "name", str(est.state))
-            level, message = OK, f"{est.estimated_throughput_bps / 1e3:.0f} kbit/s, {state}"
-            if est.window_reports == 0:
-                level, message = ERROR, f"no FrameReport in the window: link dead? ({state})"
+            level, message = OK, (f"target {est.estimated_throughput_bps / 1e3:.0f} kbit/s, "
+                                  f"capacity {est.capacity_bps / 1e3:.0f} kbit/s, {state}")
+            if est.state == LinkStateCode.STALE:
+                level, message = ERROR, (
+                    f"no FrameReport for {est.seconds_since_report:.1f} s: link dead? (STALE; "
+                    f"keep-alive, capacity {est.capacity_bps / 1e3:.0f} kbit/s held for resume)")
+            elif est.window_reports == 0:
+                level, message = WARN, f"no FrameReport in the window ({state})"
             elif est.loss_fraction > 0.1:
                 level = WARN
                 message += f", {100 * est.loss_fraction:.0f} % lost"
             self.health.set(level, message, state=state,
                             estimate_kbps=est.estimated_throughput_bps / 1e3,
+                            capacity_kbps=est.capacity_bps / 1e3,
+                            queue_delay_ms=est.queue_delay_ms,
+                            overuse_signal_ms=est.overuse_signal_ms,
+                            overuse_threshold_ms=est.overuse_threshold_ms,
+                            seconds_since_report=est.seconds_since_report,
                             delivered_kbps=est.delivered_rate_bps / 1e3,
                             one_way_delay_ms=est.one_way_delay_ms,
                             delay_trend_ms_per_s=est.delay_trend_ms_per_s,
                             loss_fraction=float(est.loss_fraction),
                             frame_bytes=est.recommended_frame_bytes,
+                            frame_rate=est.recommended_frame_rate,
                             reports_in_window=est.window_reports)
         if self.pub_diag is not None:
             self.pub_diag.publish(to_array(self.get_clock().now().to_msg(), [self.health]))
