@@ -108,11 +108,11 @@ class LinkConfig:
         "Growth per second while PROBING (no congestion at probe_hold_ratio for probe_wait_s, "
         "or at start: the link may have grown): exponential, like BBR startup but x1.5/s, "
         "as frame-level feedback lags ~0.5 s"))
-    probe_hold_ratio: float = field(default=1.1, metadata=describe(
+    probe_hold_ratio: float = field(default=1.05, metadata=describe(
         "Near the last congestion point the target grows slowly (increase_per_s); once the "
         "delivered rate exceeds this x the delivered rate at the last over-use for "
         "probe_wait_s, the link has grown: PROBING"))
-    probe_wait_s: float = field(default=1.0, metadata=describe(
+    probe_wait_s: float = field(default=0.5, metadata=describe(
         "See probe_hold_ratio, seconds"))
     max_drain_s: float = field(default=1.0, metadata=describe(
         "Longest hold (DRAINING) after a cut while the queue drains, seconds"))
@@ -273,16 +273,24 @@ class LinkEstimator:
             self._last_receive is None or report.receive_time >= self._last_receive)
         self._reports.append(report)
         self._count += 1
+        # a frame's own serialization time at the capacity is not queueing: a bigger frame
+        # arrives later without any queue (GCC sees packets; we see whole frames)
+        ser = self._serialization(report.bytes)
         if in_order:
-            self.trend.update(report.send_time * 1e3, report.receive_time * 1e3)
+            self.trend.update((report.send_time + ser) * 1e3, report.receive_time * 1e3)
             self._recent.append(report)
             self._delivery_sample()
         self._last_seq = report.sequence if self._last_seq is None else max(
             self._last_seq, report.sequence)
         self._last_receive = max(report.receive_time, self._last_receive or report.receive_time)
-        self._delays.append((report.receive_time, report.receive_time - report.send_time))
+        self._delays.append((report.receive_time, report.receive_time - report.send_time - ser))
         self._trim(report.receive_time)
         return True
+
+    def _serialization(self, nbytes: int) -> float:
+        """Seconds a frame of nbytes takes at the capacity estimate."""
+        rate = self.capacity() or self._target
+        return 8.0 * nbytes / rate if rate > 0 else 0.0
 
     def _restart_sequence(self) -> None:
         self._reports.clear()
@@ -358,7 +366,7 @@ class LinkEstimator:
         delivered = 0.0
         if len(reps) > 1 and span > 0:
             delivered = 8.0 * sum(r.bytes for r in reps[1:]) / span
-        delays = [r.receive_time - r.send_time for r in reps]
+        delays = [r.receive_time - r.send_time for r in reps]  # one_way_delay_ms: as measured
         seqs = [r.sequence for r in reps]
         expected = max(seqs) - min(seqs) + 1
         loss = max(0.0, 1.0 - len(set(seqs)) / expected)
@@ -408,8 +416,8 @@ class LinkEstimator:
             self._restales += 1
         else:
             self._restales = 0
-            self._held = max(self.capacity(), self._target if self._state != LinkStateCode.STARTING
-                             else 0.0)
+            self._held = self.capacity() or (
+                self._target if self._state != LinkStateCode.STARTING else 0.0)
         self._state = LinkStateCode.STALE
         self._stale_since = self._last_report_local
 
@@ -448,6 +456,13 @@ class LinkEstimator:
             self._cruise_since = float("inf")
             return
         if loss > cfg.loss_high:
+            # random loss (radio) says nothing of the capacity: keep what the link showed
+            # before, so the target returns to it when the loss ends (a congested queue
+            # also shows in the delay and resets the capacity above)
+            if queue > cfg.overuse_queue_ms:  # tail drops of a full queue: congestion
+                self._reset_capacity(self._recent_rate() or capacity, self._last_receive)
+            else:
+                self._reset_capacity(capacity, self._last_receive)
             if now - self._last_cut >= cfg.cut_interval_s:
                 self._target *= 1.0 - 0.5 * loss
                 self._last_cut = now
@@ -484,12 +499,15 @@ class LinkEstimator:
         """Max delivery sample of the last second: what the busy link just delivered.
 
         (GCC's incoming rate over 500 ms; a max, as a sample whose span held an idle
-        moment under-reads the link.)
+        moment under-reads the link; bottlenecked samples first, as app-limited ones, e.g.
+        keep-alives just after a resume, show the sender's rate, not the link's.)
         """
         if not self._samples:
             return 0.0
         last = self._samples[-1].time
-        return max(s.rate for s in self._samples if s.time >= last - 1.0)
+        recent = [s for s in self._samples if s.time >= last - 1.0]
+        busy = [s.rate for s in recent if s.bottlenecked]  # the link set these rates
+        return max(busy or [s.rate for s in recent])
 
     def _report(self, now: float, silence: float | None, delivered: float, delay: float,
                 loss: float, queue: float) -> LinkEstimate:
