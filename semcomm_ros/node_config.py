@@ -18,6 +18,7 @@ from semcomm_ros.config import (
     load_node_config,
 )
 from semcomm_ros.link import LinkConfig
+from semcomm_ros.link.budget import BudgetConfig
 from semcomm_ros.reconstruction import ReconstructionConfig
 
 RELIABILITIES = ("best_effort", "reliable")
@@ -39,6 +40,10 @@ class QosConfig:
         "LinkState / FrameReport topics: reliable or best_effort"))
     control_depth: int = field(default=10, metadata=describe(
         "History depth of control topics"))
+    semantics_lifespan_ms: float = field(default=1000.0, metadata=describe(
+        "Lifespan of WeightedSemantics samples, ms (0: infinite): an older frame is never "
+        "delivered or resent. DDS compares the writer's source timestamp with the reader's "
+        "clock, so robot and base clocks must agree to well within it (NTP/chrony)"))
 
     def validate(self) -> None:
         """Raise ConfigError on unknown reliability or bad depth."""
@@ -47,6 +52,8 @@ class QosConfig:
                 raise ConfigError(f"qos.{name} must be one of {RELIABILITIES}")
         if self.image_depth < 1 or self.control_depth < 1:
             raise ConfigError("qos depths must be >= 1")
+        if self.semantics_lifespan_ms < 0:
+            raise ConfigError("qos.semantics_lifespan_ms must be >= 0")
 
 
 @dataclass
@@ -132,17 +139,20 @@ class EncoderNodeConfig:
     default_budget_bytes: int = field(default=6000, metadata=describe(
         "Per-frame byte budget used until (or without) LinkState"))
     use_link_state: bool = field(default=True, metadata=describe(
-        "Follow LinkState.recommended_frame_bytes when it arrives"))
+        "Follow LinkState: budget = its target rate (estimated_throughput_bps) x "
+        "budget.headroom / the measured camera rate; false: default_budget_bytes always"))
     max_budget_bytes: int = field(default=200_000, metadata=describe(
         "Upper bound on any budget, whatever LinkState says"))
     diagnostics_period_s: float = field(default=1.0, metadata=describe(
         "Seconds between DiagnosticArray messages"))
+    budget: BudgetConfig = field(default_factory=BudgetConfig)
     topics: TopicsConfig = field(default_factory=TopicsConfig)
     qos: QosConfig = field(default_factory=QosConfig)
     codec: CodecConfig = field(default_factory=CodecConfig)
 
     def validate(self) -> None:
         """Raise ConfigError on bad values."""
+        self.budget.validate()
         if not 0 < self.default_budget_bytes <= self.max_budget_bytes:
             raise ConfigError("encoder: need 0 < default_budget_bytes <= max_budget_bytes")
         if self.diagnostics_period_s <= 0:

@@ -200,6 +200,7 @@ class BudgetController:
         self.link_state: int | None = None
         self.last_link_time: float | None = None
         self.last_sent: float | None = None
+        self._camera_time = 0.0
         self.last_mode: BudgetMode | None = None
         self.skipped = {"reduced_rate": 0, "keepalive": 0, "paced": 0}
 
@@ -238,21 +239,28 @@ class BudgetController:
         return BudgetMode.LINK
 
     def _clamp(self, nbytes: float) -> int:
-        return int(max(1, min(int(nbytes), self.max_budget)))
+        return int(max(1, min(round(nbytes), self.max_budget)))
 
     def _due(self, now: float, rate_hz: float, camera_hz: float) -> bool:
         """Frame decimation: has 1/rate passed since the last sent frame?
 
         Less half a camera period, so that 10 Hz decimated to 5 Hz sends every other frame.
         """
-        if self.last_sent is None:
+        if self.last_sent is None or now < self.last_sent:  # (a replayed bag starts over)
             return True
         return now - self.last_sent >= 1.0 / rate_hz - 0.5 / camera_hz
 
-    def on_camera_frame(self, now: float) -> BudgetDecision:
-        """A camera frame arrived: code it (with which budget) or skip it."""
+    def on_camera_frame(self, now: float, stamp: float | None = None) -> BudgetDecision:
+        """A camera frame arrived at ``now``: code it (with which budget) or skip it.
+
+        ``stamp`` is the frame's capture time (header stamp, seconds) when there is one:
+        the camera rate and frame decimation then follow the camera's own clock, not the
+        moment the executor got round to the frame.
+        """
         cfg = self.config
-        fps = self.camera.update(now)
+        cam_t = now if stamp is None else stamp
+        self._camera_time = cam_t
+        fps = self.camera.update(cam_t)
         mode = self.mode_at(now)
         self.last_mode = mode
         if mode in (BudgetMode.FIXED, BudgetMode.STARTUP):
@@ -265,7 +273,7 @@ class BudgetController:
         target = self.target_bps or 0.0
         if mode is BudgetMode.KEEPALIVE:
             rate = min(cfg.keepalive_rate_hz, fps)
-            if not self._due(now, rate, fps):
+            if not self._due(cam_t, rate, fps):
                 self.skipped["keepalive"] += 1
                 return BudgetDecision(False, 0, mode, fps, rate, target, "link dead: keep-alive")
             return BudgetDecision(True, self._clamp(cfg.keepalive_budget_bytes), mode, fps, rate,
@@ -277,7 +285,7 @@ class BudgetController:
             rate = min(fps, max(cfg.min_frame_rate_hz, payload / cfg.min_frame_bytes))
             reason = f"{target / 1e3:.0f} kbit/s: {rate:.2g} of {fps:.2g} frames/s coded"
             self.last_mode = mode
-            if not self._due(now, rate, fps):
+            if not self._due(cam_t, rate, fps):
                 self.skipped["reduced_rate"] += 1
                 return BudgetDecision(False, 0, mode, fps, rate, target, reason)
         budget = self._clamp(payload / rate)
@@ -291,7 +299,7 @@ class BudgetController:
         return BudgetDecision(True, budget, mode, fps, rate, target, reason)
 
     def sent(self, now: float, nbytes: int) -> None:
-        """A coded frame of ``nbytes`` was published at ``now``."""
-        self.last_sent = now
+        """The frame of the last decision was coded into ``nbytes`` and published at ``now``."""
+        self.last_sent = self._camera_time
         if self.last_mode in (BudgetMode.LINK, BudgetMode.REDUCED):
             self.pacer.spend(nbytes)

@@ -189,3 +189,15 @@ def test_rejects_bad_config_and_bad_linkstate():
     ctl.on_link_state(0.0, float("nan"), NORMAL)
     ctl.on_link_state(0.0, -5.0, NORMAL)
     assert ctl.on_camera_frame(0.1).mode is BudgetMode.STARTUP
+
+
+def test_camera_rate_follows_capture_stamps_not_executor_delays():
+    ctl = BudgetController(BudgetConfig(headroom=1.0))
+    rng = random.Random(2)
+    for i in range(50):  # 10 Hz capture stamps; the callback runs 0-150 ms late
+        stamp = 1000.0 + i * 0.1
+        ctl.on_link_state(i * 0.1, 800_000, NORMAL)
+        d = ctl.on_camera_frame(i * 0.1 + rng.uniform(0, 0.15), stamp=stamp)
+        ctl.sent(i * 0.1, d.budget_bytes)
+    assert d.camera_rate_hz == pytest.approx(10.0, rel=0.01)
+    assert d.budget_bytes == 10_000
