@@ -19,12 +19,13 @@ capacity estimate (``capacity``, ``LinkState.capacity_bps``). Sources:
   windowed max over ``capacity_window_s``, reset to the delivered rate on a
   congestion event. A sample whose receive span exceeds its send span is
   *bottlenecked* (the link, not the sender, set its rate).
-* **Probing** (BBR ProbeBW / startup): cruising at ``cruise_gain`` x capacity the
-  sender is app-limited and cannot see spare capacity, so every
-  ``probe_interval_s`` (and at start) the target grows by ``probe_increase_per_s``
-  until two bottlenecked samples show the pipe is full (target above
-  ``probe_full_ratio`` x capacity), then drains at ``drain_gain`` x capacity
-  for ``drain_s`` and cruises again.
+* **Probing** (BBR startup / GCC increase): after a cut and its drain the target returns
+  at once to ``cruise_gain`` x capacity, holds ``cruise_hold_s``, then grows slowly
+  (``increase_per_s``, GCC's 8 %/s near the last congestion point). With no congestion
+  point known (start), or once the delivered rate has stayed above ``probe_hold_ratio`` x
+  the rate at the last over-use for ``probe_wait_s`` (the link has grown), PROBING grows
+  the target by ``probe_increase_per_s`` until the delay or the delivery samples say the
+  link is full.
 * **STALE** (no report for ``stale_after_s``, or ``stale_intervals`` frame
   intervals if longer): the target drops to ``min_bps`` (keep-alive) but the
   capacity is *held*; the first report after the silence resumes at
