@@ -69,6 +69,7 @@ class Run:
     base: list[dict] = field(default_factory=list)
     robot: list[dict] = field(default_factory=list)
     rss: dict[str, list[tuple[float, float]]] = field(default_factory=dict)  # node -> (t, MiB)
+    namespaces: tuple[str, ...] = ()          # the robot and base namespaces it made
 
 
 def _link_overrides(fps: float) -> dict:
@@ -160,7 +161,8 @@ def run_experiment(timeline: Trace, fps: float, work: Path, sender: str = SEMCOM
                                            f"(exited: {graph.failed()})")
                     time.sleep(0.1)
                 t0 = time.time()
-                run = Run(sender, t0, [(t0, timeline.points[0][1])])
+                run = Run(sender, t0, [(t0, timeline.points[0][1])],
+                          namespaces=(link.robot, link.base))
                 pids = {n.node: n.process.pid for n in nodes if n.process}
                 pids.update({f"probe{i}": p.pid for i, p in enumerate(procs)})
                 pending = list(timeline.points[1:])
