@@ -54,11 +54,13 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         overrides["encoder"] = {"use_link_state": False, "default_budget_bytes": args.budget}
     csv_path = run_demo(Path(args.out), config=args.config, source=args.source,
                         start=args.start, frames=args.frames, rate_hz=args.rate,
-                        overrides=overrides, domain_id=args.domain_id)
+                        overrides=overrides, domain_id=args.domain_id, link=args.link,
+                        link_kbit=args.link_kbit)
     out = csv_path.parent
     print(f"[demo] done. Output in {out}/:\n  frames/recon_*.png  reconstructed frames\n"
-          f"  frames.csv          per-frame bytes, level, latency, PSNR\n"
-          f"  side_by_side.png    original | weight map | reconstruction")
+          f"  frames.csv          per-frame bytes, budget, level, latency, PSNR, estimate\n"
+          f"  side_by_side.png    original | weight map | reconstruction\n"
+          f"  link.png            estimate, budget and delivered rate over time")
     return 0
 
 
@@ -119,9 +121,15 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--rate", type=float, default=5.0, help="frames per second")
     s.add_argument("--backend", choices=["none", "embedded", "sd"], default=None,
                    help="reconstruction backend (default: config)")
-    s.add_argument("--budget", type=int, default=4000,
-                   help="fixed bytes per frame, a thin link (default 4000 B = 160 kbit/s at "
-                        "5 Hz); 0: follow the link monitor's LinkState")
+    s.add_argument("--budget", type=int, default=0,
+                   help="0 (default): follow the link monitor's LinkState (the closed loop); "
+                        "N: a fixed N bytes per frame")
+    s.add_argument("--link", choices=["auto", "netns", "loopback"], default="auto",
+                   help="auto (default): a tc-shaped link between two network namespaces "
+                        "when root, else loopback")
+    s.add_argument("--link-kbit", default="1000",
+                   help="shaped link rate, kbit/s; a comma list steps through the rates in "
+                        "equal parts of the run (default 1000)")
     s.add_argument("--domain-id", type=int, default=None)
     s.set_defaults(func=_cmd_demo)
 

@@ -84,6 +84,10 @@ class BudgetConfig:
     min_frame_rate_hz: float = field(default=1.0, metadata=describe(
         "Lowest coded frame rate of frame-rate reduction, frames/s (below it frames get "
         "smaller instead)"))
+    max_capacity_ratio: float = field(default=2.0, metadata=describe(
+        "Never budget for more than this x LinkState.capacity_bps (the rate the link has "
+        "shown it carries), whatever the target says: a guard against a runaway estimate "
+        "filling the bottleneck queue; 0: off (probing steps stay well inside the default)"))
     pacing_factor: float = field(default=1.3, metadata=describe(
         "Pacer: token-bucket rate as a multiple of the target rate (0: no pacing); a frame "
         "is coded only when the bucket is not in debt"))
@@ -103,6 +107,8 @@ class BudgetConfig:
         for name in ("timeout_budget_bytes", "keepalive_budget_bytes", "min_frame_bytes"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"budget.{name} must be >= 1")
+        if self.max_capacity_ratio != 0 and self.max_capacity_ratio < 1:
+            raise ConfigError("budget.max_capacity_ratio must be 0 (off) or >= 1")
         if self.pacing_factor != 0 and self.pacing_factor < 1:
             raise ConfigError("budget.pacing_factor must be 0 (off) or >= 1")
 
@@ -217,10 +223,19 @@ class BudgetController:
             self.camera.max_gap_s = config.max_camera_gap_s
             self.camera.initial_hz = config.initial_camera_rate_hz
 
-    def on_link_state(self, now: float, target_bps: float, state: int) -> None:
-        """A LinkState arrived: the rate the sender should use and the estimator state."""
+    def on_link_state(self, now: float, target_bps: float, state: int,
+                      capacity_bps: float | None = None) -> None:
+        """A LinkState arrived: the rate the sender should use and the estimator state.
+
+        ``capacity_bps`` (when the estimator gives one) bounds the target at
+        ``max_capacity_ratio`` x.
+        """
         if not math.isfinite(target_bps) or target_bps < 0:
             return
+        ratio = self.config.max_capacity_ratio
+        if ratio > 0 and capacity_bps is not None and math.isfinite(capacity_bps) \
+                and capacity_bps > 0:
+            target_bps = min(target_bps, ratio * capacity_bps)
         was = self.mode_at(now)
         self.target_bps, self.link_state, self.last_link_time = float(target_bps), int(state), now
         if was in (BudgetMode.KEEPALIVE, BudgetMode.TIMEOUT) and state != STATE_STALE:

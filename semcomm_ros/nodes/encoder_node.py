@@ -102,8 +102,10 @@ class EncoderNode(Node):
     def _on_link_state(self, msg: LinkState) -> None:
         # estimated_throughput_bps is the rate the sender should use (the estimator's
         # target); the budget per frame is made here, from the measured camera rate
+        capacity = getattr(msg, "capacity_bps", None)
         self.controller.on_link_state(self._now(), float(msg.estimated_throughput_bps),
-                                      int(msg.estimator_state))
+                                      int(msg.estimator_state),
+                                      None if capacity is None else float(capacity))
 
     def _on_report(self, msg: FrameReport) -> None:
         self.encoder.feedback(msg.sequence, msg.decoded_ok)

@@ -201,3 +201,16 @@ def test_camera_rate_follows_capture_stamps_not_executor_delays():
         ctl.sent(i * 0.1, d.budget_bytes)
     assert d.camera_rate_hz == pytest.approx(10.0, rel=0.01)
     assert d.budget_bytes == 10_000
+
+
+def test_target_is_bounded_by_the_capacity_the_link_has_shown():
+    ctl = BudgetController(BudgetConfig(max_capacity_ratio=2.0, headroom=1.0))
+    ctl.on_link_state(0.0, 4_000_000, NORMAL, capacity_bps=500_000)  # a runaway target
+    ctl.on_camera_frame(0.0)
+    d = ctl.on_camera_frame(0.1)
+    assert d.target_bps == 1_000_000 and d.budget_bytes == 12_500
+    ctl.on_link_state(0.15, 4_000_000, NORMAL, capacity_bps=0.0)  # no capacity known yet
+    assert ctl.on_camera_frame(0.2).target_bps == 4_000_000
+    off = BudgetController(BudgetConfig(max_capacity_ratio=0))
+    off.on_link_state(0.0, 4_000_000, NORMAL, capacity_bps=500_000)
+    assert off.on_camera_frame(0.0).target_bps == 4_000_000
