@@ -100,7 +100,7 @@ class LinkConfig:
     cruise_gain: float = field(default=1.05, metadata=describe(
         "After a cut and its drain the target returns at once to gain x capacity (the "
         "encoder's headroom and the codec's 93-97 % fill keep the bytes on the wire below it)"))
-    cruise_hold_s: float = field(default=1.5, metadata=describe(
+    cruise_hold_s: float = field(default=1.0, metadata=describe(
         "After a cut, hold the cruise target this long before increasing again, seconds "
         "(BBR's cruise phase: fewer cuts, a shorter queue)"))
     increase_per_s: float = field(default=0.08, metadata=describe(
@@ -454,7 +454,7 @@ class LinkEstimator:
                 self._congestion_rate = rate
                 self._last_cut = now
             self._state = st.OVERUSE
-            self._cruise_since = float("inf")
+            self._cruise_since = now  # the cruise hold counts from the cut
             return
         if loss > cfg.loss_high:
             # random loss (radio) says nothing of the capacity: keep what the link showed
