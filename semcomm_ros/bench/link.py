@@ -23,6 +23,7 @@ import csv
 import dataclasses
 import datetime
 import math
+import os
 import signal
 import subprocess
 import sys
@@ -328,10 +329,54 @@ def phase_stats(frames: list[dict], phase: Phase, points, settle_s: float = SETT
                       in_budget, med("psnr_key"), med("psnr"), est)
 
 
-def link_series(run: Run) -> list[tuple[float, float]]:
-    """(t, estimate kbit/s) of the link monitor."""
-    return [(_f(r, "t") - run.t0, _f(r, "estimate_bps") / 1000)
-            for r in run.base if r.get("kind") == "link"]
+def link_series(run: Run, column: str = "") -> list[tuple[float, float]]:
+    """(t, kbit/s) of the link monitor's capacity estimate.
+
+    ``capacity_bps`` (the estimator's capacity: a max filter of the delivered rate)
+    where LinkState has it, else ``estimated_throughput_bps``; ``column`` picks one.
+    """
+    rows = [r for r in run.base if r.get("kind") == "link"]
+    if not column:
+        column = "capacity_bps" if any(r.get("capacity_bps", "") != "" for r in rows) \
+            else "estimate_bps"
+    return [(_f(r, "t") - run.t0, _f(r, column) / 1000) for r in rows
+            if r.get(column, "") != ""]
+
+
+def state_names() -> dict[int, str]:
+    """LinkState.STATE_* value -> name (aliases joined)."""
+    try:
+        from semcomm_ros.msg import LinkState
+    except ImportError:
+        return {}
+    names: dict[int, list[str]] = {}
+    for attr in dir(LinkState):
+        if attr.startswith("STATE_") and isinstance(getattr(LinkState, attr), int):
+            names.setdefault(getattr(LinkState, attr), []).append(attr[6:])
+    return {v: "/".join(sorted(n)) for v, n in names.items()}
+
+
+def write_link_states(run: Run, path: Path) -> None:
+    """The link monitor's LinkStates over time beside the true capacity (CSV)."""
+    pts, names = applied_points(run), state_names()
+    cols = ["t", "true_capacity_kbit", "capacity_kbit", "target_kbit", "delivered_kbit",
+            "budget_bytes", "frame_rate", "queue_delay_ms", "loss", "state", "state_name"]
+    with open(path, "w", newline="") as fh:
+        w = csv.DictWriter(fh, cols)
+        w.writeheader()
+        for r in run.base:
+            if r.get("kind") != "link":
+                continue
+            t = _f(r, "t") - run.t0
+            state = int(_f(r, "state")) if r.get("state", "") != "" else -1
+            w.writerow({"t": round(t, 3), "true_capacity_kbit": lt.capacity_at(pts, t),
+                        "capacity_kbit": round(_f(r, "capacity_bps") / 1000, 1),
+                        "target_kbit": round(_f(r, "estimate_bps") / 1000, 1),
+                        "delivered_kbit": round(_f(r, "delivered_bps") / 1000, 1),
+                        "budget_bytes": r.get("budget_bytes", ""),
+                        "frame_rate": r.get("frame_rate", ""),
+                        "queue_delay_ms": r.get("queue_delay_ms", ""), "loss": r.get("loss", ""),
+                        "state": state, "state_name": names.get(state, "")})
 
 
 def convergence(run: Run, timeline: Trace) -> list[tuple[float, int, int, float]]:
@@ -391,21 +436,20 @@ def plot(runs: dict[str, Run], tables: dict[str, list[dict]], timeline: Trace,
     ax = axes[0]
     ax.step(cx, cy, where="post", color="k", lw=2, label="true capacity (tbf)")
     if ours is not None:
-        s = link_series(ours)
-        ax.plot([t for t, _ in s], [e for _, e in s], label="estimate (LinkState)")
-        for col, lab in (("capacity_bps", "capacity (max filter)"), ("target_bps", "target")):
-            v = [(_f(r, "t") - ours.t0, _f(r, "capacity_bps" if col == "capacity_bps"
-                                          else col) / 1000)
-                 for r in ours.base if r.get("kind") == "link" and r.get(col, "") != ""]
-            if v:
-                ax.plot([t for t, _ in v], [e for _, e in v], lw=0.8, label=lab)
+        for col, lab, lw in (("capacity_bps", "capacity estimate (LinkState.capacity_bps)", 1.6),
+                             ("estimate_bps", "target (LinkState.estimated_throughput_bps)",
+                              1.0)):
+            s = link_series(ours, col)
+            if s:
+                ax.step([t for t, _ in s], [e for _, e in s], where="post", lw=lw, label=lab)
         fr = tables[SEMCOMM]
+        sent = np.array([float(f["send_s"]) for f in fr])
         bt = [(float(f["send_s"]), float(f["budget"])) for f in fr if f["budget"] != ""]
-        if len(bt) > 2:
+        if len(bt) > 2:  # budget x the frames actually sent in the last second
             t = np.array([x for x, _ in bt])
-            per_s = np.interp(t, t[1:], 1 / np.maximum(np.diff(t), 1e-3))
-            ax.plot(t, [8 * b / 1000 * r for (_, b), r in zip(bt, per_s)], lw=0.6, alpha=0.6,
-                    label="budget x frame rate")
+            per_s = [((sent > x - 1) & (sent <= x)).sum() for x in t]
+            ax.plot(t, [8 * b / 1000 * r for (_, b), r in zip(bt, per_s)], lw=0.6, alpha=0.7,
+                    label="budget x frames sent in the last 1 s")
     for p in timeline.phases:
         ax.axvline(p.start_s, color="grey", lw=0.5, ls=":")
     ax.set_ylim(0, top)
@@ -546,7 +590,7 @@ def write_report(result: dict, timeline: Trace, out: Path, command: str, fps: fl
     lines += ["", "## Per phase", "",
               "| sender | phase | capacity kbit/s | goodput kbit/s | goodput / capacity "
               "| p50 ms | p95 ms | frames/s to operator | new pictures/s | frames delivered "
-              "| in budget | estimate kbit/s | key PSNR dB | PSNR dB |",
+              "| in budget | capacity estimate kbit/s | key PSNR dB | PSNR dB |",
               "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, stats in result["stats"].items():
         for s in stats:
@@ -578,7 +622,12 @@ def write_report(result: dict, timeline: Trace, out: Path, command: str, fps: fl
         lines += ["", "## Memory (RSS, MiB, after 10 s -> end)", ""]
         lines += [f"- {n}: {a:.0f} -> {b:.0f}" for n, (a, b) in result["rss"].items()]
     lines += ["", "![capacity, estimate, goodput, latency and PSNR over time](link.png)", "",
-              "Per-frame CSVs: " + ", ".join(f"`{p}`" for p in notes.get("csv", [])) + ".",
+              "Per-frame CSVs: " + ", ".join(f"`{p}`" for p in notes.get("csv", [])) + " "
+              "(times in s from the start of the trace; `estimate_kbit`: the LinkState target "
+              "in force when the frame was sent; `capacity_kbit`: the tbf rate then; "
+              "`link_states.csv`: every LinkState beside the true capacity). The capacity "
+              "estimate (convergence, tables) is `LinkState.capacity_bps` where the message "
+              "has it, else `estimated_throughput_bps`.",
               ""]
     for n in notes.get("extra", []):
         lines.append(n)
@@ -618,11 +667,16 @@ def _run(args: argparse.Namespace) -> int:
     if bad:
         print(f"semcomm bench link: unknown sender {bad}: {SENDERS}", file=sys.stderr)
         return 2
-    kbit = args.x264_kbit or int(round(np.mean([k for _, k in timeline.points if k > 0])))
+    live = [(b - a, k) for (a, k), b in zip(timeline.points, [t for t, _ in timeline.points[1:]]
+                                             + [timeline.duration_s]) if k > 0]
+    kbit = args.x264_kbit or int(round(sum(d * k for d, k in live) / sum(d for d, _ in live)))
+    load0 = os.getloadavg()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     runs: dict[str, Run] = {}
     with tempfile.TemporaryDirectory(prefix="semcomm-link-") as tmp:
+        if args.work:
+            tmp = args.work
         for sender in senders:
             print(f"[bench link] {sender}: {timeline.name}, {timeline.duration_s:g} s",
                   flush=True)
@@ -632,22 +686,32 @@ def _run(args: argparse.Namespace) -> int:
                                               jpeg_quality=args.jpeg_quality)
             except RuntimeError as exc:
                 print(f"[bench link] {exc}", file=sys.stderr)
+                for f in sorted((Path(tmp) / sender / "logs").glob("*.log")):
+                    tail = f.read_text(errors="replace").strip().splitlines()[-5:]
+                    print(f"--- {f.name}\n" + "\n".join(tail), file=sys.stderr)
                 if sender == SEMCOMM:
                     return 1
+    load1 = os.getloadavg()
     result = analyse(runs, timeline)
     csvs = []
     for name, rows in result["tables"].items():
         p = out / ("link_frames.csv" if name == SEMCOMM else f"link_frames_{name}.csv")
         write_frames(rows, p)
         csvs.append(p.name)
+    if SEMCOMM in runs:
+        write_link_states(runs[SEMCOMM], out / "link_states.csv")
+        csvs.append("link_states.csv")
     plot(runs, result["tables"], timeline, out / "link.png")
     cmd = "semcomm bench link " + " ".join(sys.argv[3:]) if len(sys.argv) > 3 else \
         "semcomm bench link"
     notes = {"commit": _commit(), "csv": csvs, "extra": [
         f"Baselines: JPEG quality {args.jpeg_quality} as sensor_msgs/CompressedImage "
         "(`jpeg-be`: best effort keep-last 1; `jpeg-rel`: reliable keep-last 5); `x264`: "
-        f"libx264 ultrafast/zerolatency at {kbit} kbit/s (VBV-capped; the mean of the "
-        "trace's rates), keyframe every 2 s, reliable keep-last 50."]}
+        f"libx264 ultrafast/zerolatency at {kbit} kbit/s (VBV-capped; the time-weighted "
+        "mean of the trace's rates outside outages), keyframe every 2 s, reliable keep-last 50.",
+        "",
+        f"Host load average (1 min) before / after the runs: {load0[0]:.1f} / {load1[0]:.1f} "
+        "on 2 cores (other work on the machine shares the CPUs with the nodes)."]}
     path = write_report(result, timeline, out, cmd.strip(), args.fps, notes)
     print(path.read_text())
     return 0
@@ -669,5 +733,6 @@ def register(subparsers) -> None:
                    help="x264 baseline bitrate (0: mean rate of the trace)")
     p.add_argument("--jpeg-quality", type=int, default=50)
     p.add_argument("--out", default="docs/benchmarks")
+    p.add_argument("--work", default="", help="keep the raw probe CSVs and node logs here")
     p.set_defaults(func=_run)
 

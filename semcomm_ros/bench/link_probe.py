@@ -36,7 +36,7 @@ from semcomm_ros.nodes.convert import image_msg_to_bgr, stamp_to_ns
 BASE_FIELDS = ["kind", "t", "sequence", "bytes", "send_ns", "receive_ns", "stamp_ns",
                "decoded_ok", "picture_updated", "texture_mode", "estimate_bps", "capacity_bps",
                "target_bps", "delivered_bps", "trend_ms_per_s", "loss", "budget_bytes",
-               "frame_rate", "state", "psnr", "psnr_key"]
+               "frame_rate", "state", "queue_delay_ms", "since_report_s", "psnr", "psnr_key"]
 ROBOT_FIELDS = ["kind", "t", "sequence", "stamp_ns", "send_ns", "budget", "bytes", "level",
                 "texture_mode", "objects"]
 
@@ -45,7 +45,8 @@ LINK_FIELDS = {"estimate_bps": "estimated_throughput_bps", "capacity_bps": "capa
                "target_bps": "target_bps", "delivered_bps": "delivered_rate_bps",
                "trend_ms_per_s": "delay_trend_ms_per_s", "loss": "loss_fraction",
                "budget_bytes": "recommended_frame_bytes", "frame_rate": "recommended_frame_rate",
-               "state": "estimator_state"}
+               "state": "estimator_state", "queue_delay_ms": "queue_delay_ms",
+               "since_report_s": "seconds_since_report"}
 
 
 def best_effort(depth: int = 5) -> QoSProfile:
