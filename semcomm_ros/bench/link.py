@@ -295,6 +295,9 @@ class PhaseStats:
     psnr_key: float
     psnr: float
     estimate_kbit: float
+    encode_p50_ms: float = float("nan")   # camera stamp -> sent (detector + codec)
+    network_p50_ms: float = float("nan")  # sent -> received by the decoder (link + queue)
+    network_p95_ms: float = float("nan")
 
 
 def phase_stats(frames: list[dict], phase: Phase, points, settle_s: float = SETTLE_S,
@@ -320,13 +323,17 @@ def phase_stats(frames: list[dict], phase: Phase, points, settle_s: float = SETT
         return lt.percentile([float(f[key]) for f in frames if f[key] != ""
                               and a <= float(f["camera_s"]) < b], 50)
 
+    enc = [1000 * (float(f["send_s"]) - float(f["camera_s"])) for f in shot]
+    net = [1000 * (float(f["receive_s"]) - float(f["send_s"])) for f in shot
+           if f["receive_s"] != ""]
     est = float("nan")
     if link_rows:
         est = lt.percentile([e for t, e in link_rows if a <= t < b], 50)
     return PhaseStats(phase, cap, goodput, goodput / cap if cap > 0 else float("nan"),
                       lt.percentile(lat, 50), lt.percentile(lat, 95), len(shown) / (b - a),
                       len(updates) / (b - a), len(lat) / len(shot) if shot else float("nan"),
-                      in_budget, med("psnr_key"), med("psnr"), est)
+                      in_budget, med("psnr_key"), med("psnr"), est, lt.percentile(enc, 50),
+                      lt.percentile(net, 50), lt.percentile(net, 95))
 
 
 def link_series(run: Run, column: str = "") -> list[tuple[float, float]]:
@@ -603,6 +610,18 @@ def write_report(result: dict, timeline: Trace, out: Path, command: str, fps: fl
                 f"| {_fmt(s.delivered * 100) + ' %' if not math.isnan(s.delivered) else '-'} "
                 f"| {_fmt(s.in_budget * 100, '.1f') + ' %' if not math.isnan(s.in_budget) else '-'}"
                 f" | {_fmt(s.estimate_kbit)} | {_fmt(s.psnr_key, '.1f')} | {_fmt(s.psnr, '.1f')} |")
+    lines += ["", "## Where the latency goes (p50 / p95 ms)", "",
+              "encode: camera stamp -> published by the sender (detector + codec); network: "
+              "published -> received at the base (queue in the tbf, DDS); the rest of the "
+              "end-to-end figure is decoding and publishing the picture.", "",
+              "| sender | phase | encode p50 | network p50 | network p95 | end-to-end p95 |",
+              "|---|---|---|---|---|---|"]
+    for name, stats in result["stats"].items():
+        for s in stats:
+            if s.capacity_kbit > 0:
+                lines.append(f"| {name} | {s.phase.name} | {_fmt(s.encode_p50_ms)} "
+                             f"| {_fmt(s.network_p50_ms)} | {_fmt(s.network_p95_ms)} "
+                             f"| {_fmt(s.p95_ms)} |")
     if result["convergence"]:
         lines += ["", "## Convergence after each step", "",
                   "First time after the step from which the link monitor's estimate stays "

@@ -145,6 +145,8 @@ def test_phase_stats_and_targets():
     assert s.goodput_kbit == pytest.approx(8 * 1900 * 40 / 8 / 1000, rel=0.03)
     assert s.p50_ms == pytest.approx(100.0) and s.fps == pytest.approx(5.0, rel=0.03)
     assert s.in_budget == 1.0 and s.psnr_key == 33.0
+    assert s.encode_p50_ms == pytest.approx(30, abs=0.5)
+    assert s.network_p50_ms == pytest.approx(50, abs=0.5)
     assert resume_after_outage(rows, tl) == [(12, pytest.approx(0.08, abs=0.01))]
     result = analyse({SEMCOMM: run}, tl)
     got = {name: ok for name, ok, _ in targets(result)}
