@@ -6,7 +6,7 @@ camera frame it codes:
 
 * **budget = target rate x headroom / measured camera rate.** The camera rate is
   an exponential moving average of the intervals between camera frames as they
-  reach the encoder (a mean of the first intervals until ``camera_rate_alpha``
+  reach the encoder (a median of the first intervals until ``camera_rate_alpha``
   takes over; a gap longer than ``max_camera_gap_s`` is a pause, not a sample), so
   a 15 Hz camera or one that drops frames gets the budget that fills the link,
   whatever rate is configured.
@@ -22,6 +22,9 @@ camera frame it codes:
   ``keepalive_rate_hz``; it is what brings the first reports back when the link
   returns. As soon as LinkState leaves STALE the budget follows its target again
   (the estimator holds the last capacity through an outage: fast resume).
+* **A frame fits the bottleneck queue**: at most ``max_frame_time_s`` of link time at the
+  target rate. A frame leaves as one burst of datagrams; one larger than the bottleneck
+  queue loses a fragment, and a lost fragment loses the whole sample.
 * **Pacing** (frame level): a token bucket filled at ``pacing_factor`` x the target
   rate, at most ``pacing_burst_s`` of it; a frame is coded only when the bucket is
   not in debt, and the bytes it used are taken out. Frames never leave faster than
@@ -60,8 +63,8 @@ class BudgetConfig:
         "Fraction of LinkState's target rate given to frame payload (the rest: RTPS/UDP/IP "
         "headers, ~3-4 % at 1500-byte IP fragments); the codec itself fills 93-97 % of a budget"))
     camera_rate_alpha: float = field(default=0.1, metadata=describe(
-        "Weight of a new camera interval in the camera-rate average (EMA); the first "
-        "1/alpha intervals are averaged plainly"))
+        "Weight of a new camera interval in the camera-rate average (EMA); over the first "
+        "1/alpha intervals the median of them and the initial guess"))
     initial_camera_rate_hz: float = field(default=10.0, metadata=describe(
         "Camera rate assumed until two camera frames have arrived, frames/s"))
     max_camera_gap_s: float = field(default=1.0, metadata=describe(
@@ -84,6 +87,11 @@ class BudgetConfig:
     min_frame_rate_hz: float = field(default=1.0, metadata=describe(
         "Lowest coded frame rate of frame-rate reduction, frames/s (below it frames get "
         "smaller instead)"))
+    max_frame_time_s: float = field(default=0.25, metadata=describe(
+        "A frame may be at most this much link time at the target rate (0: no bound): a "
+        "frame leaves as one burst, and one larger than the bottleneck queue (tc tbf "
+        "latency 300 ms here) loses a fragment and so the whole sample (measured: 50 kB "
+        "frames on 1 Mbit/s, 0 of 20 delivered). Bounds the budget at slow camera rates"))
     max_capacity_ratio: float = field(default=2.0, metadata=describe(
         "Never budget for more than this x LinkState.capacity_bps (the rate the link has "
         "shown it carries), whatever the target says: a guard against a runaway estimate "
@@ -107,6 +115,8 @@ class BudgetConfig:
         for name in ("timeout_budget_bytes", "keepalive_budget_bytes", "min_frame_bytes"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"budget.{name} must be >= 1")
+        if self.max_frame_time_s < 0:
+            raise ConfigError("budget.max_frame_time_s must be >= 0")
         if self.max_capacity_ratio != 0 and self.max_capacity_ratio < 1:
             raise ConfigError("budget.max_capacity_ratio must be 0 (off) or >= 1")
         if self.pacing_factor != 0 and self.pacing_factor < 1:
@@ -117,8 +127,9 @@ class CameraRate:
     """Camera frame rate from arrival times: EMA of intervals, robust to jitter and gaps.
 
     Averaging intervals (not instantaneous rates) keeps the mean right under jitter: a
-    frame that comes late makes the next one early. The first intervals are averaged
-    plainly (weight max(alpha, 1/n)), so the first frames do not lean on the initial guess.
+    frame that comes late makes the next one early. Until 1/alpha intervals are in, the
+    interval is the median of those seen and the initial guess (one prior sample), so a
+    burst among the first frames (a driver or player catching up) does not set the rate.
     """
 
     def __init__(self, alpha: float, initial_hz: float, max_gap_s: float) -> None:
@@ -126,6 +137,7 @@ class CameraRate:
         self.alpha, self.initial_hz, self.max_gap_s = alpha, initial_hz, max_gap_s
         self._last: float | None = None
         self._interval: float | None = None
+        self._first: list[float] = []
         self.samples = 0
 
     def update(self, now: float) -> float:
@@ -134,9 +146,14 @@ class CameraRate:
             dt = now - self._last
             if 0 < dt <= self.max_gap_s:
                 self.samples += 1
-                w = max(self.alpha, 1.0 / self.samples)
-                self._interval = dt if self._interval is None else \
-                    (1 - w) * self._interval + w * dt
+                if self.samples < 1.0 / self.alpha:
+                    self._first.append(dt)
+                    ordered = sorted([1.0 / self.initial_hz, *self._first])
+                    mid = len(ordered) // 2
+                    self._interval = ordered[mid] if len(ordered) % 2 else \
+                        0.5 * (ordered[mid - 1] + ordered[mid])
+                else:
+                    self._interval = (1 - self.alpha) * self._interval + self.alpha * dt
         self._last = now
         return self.rate_hz
 
@@ -303,7 +320,12 @@ class BudgetController:
             if not self._due(cam_t, rate, fps):
                 self.skipped["reduced_rate"] += 1
                 return BudgetDecision(False, 0, mode, fps, rate, target, reason)
-        budget = self._clamp(payload / rate)
+        per_frame = payload / rate
+        if cfg.max_frame_time_s > 0 and per_frame > payload * cfg.max_frame_time_s:
+            per_frame = max(payload * cfg.max_frame_time_s, min(per_frame, cfg.min_frame_bytes))
+            reason = reason or (f"frame capped at {cfg.max_frame_time_s:g} s of the link "
+                                f"({rate:.2g} frames/s)")
+        budget = self._clamp(per_frame)
         if cfg.pacing_factor > 0:
             pace = cfg.pacing_factor * target / 8.0
             tokens = self.pacer.refill(now, pace, max(pace * cfg.pacing_burst_s, budget))

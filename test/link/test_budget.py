@@ -55,8 +55,11 @@ def test_camera_rate_robust_to_jitter_first_frames_and_gaps():
     cam = CameraRate(alpha=0.1, initial_hz=30, max_gap_s=1.0)
     assert cam.rate_hz == 30  # nothing measured yet
     cam.update(0.0)
-    assert cam.update(0.2) == pytest.approx(5.0)  # the first interval replaces the guess
-    t = 0.2
+    cam.update(0.003)  # a burst among the first frames (a player catching up)...
+    for t in (0.2, 0.4, 0.6):
+        rate = cam.update(t)
+    assert rate == pytest.approx(1 / 0.197, rel=0.01)  # ...does not set the rate
+    t = 0.6
     for _ in range(200):  # 5 Hz with +-80 ms jitter (a busy host)
         t += 0.2
         cam.update(t + rng.uniform(-0.08, 0.08))
@@ -139,7 +142,8 @@ def test_frame_rate_reduction_below_the_floor():
 
 
 def test_headroom_and_max_budget():
-    ctl = BudgetController(BudgetConfig(headroom=0.8), max_budget_bytes=10_000)
+    ctl = BudgetController(BudgetConfig(headroom=0.8, max_frame_time_s=0),
+                           max_budget_bytes=10_000)
     ds, _ = run(ctl, 0.0, 3.0, 10, link_bps=400_000)
     assert ds[-1].budget_bytes == 4000
     ds, _ = run(ctl, 3.0, 3.0, 10, link_bps=40_000_000)
@@ -214,3 +218,14 @@ def test_target_is_bounded_by_the_capacity_the_link_has_shown():
     off = BudgetController(BudgetConfig(max_capacity_ratio=0))
     off.on_link_state(0.0, 4_000_000, NORMAL, capacity_bps=500_000)
     assert off.on_camera_frame(0.0).target_bps == 4_000_000
+
+
+def test_a_frame_is_at_most_max_frame_time_of_the_link():
+    # a 2 Hz camera on 1 Mbit/s: 0.5 s of link per frame would overflow a 300 ms queue
+    ctl = BudgetController(BudgetConfig(headroom=1.0, max_frame_time_s=0.25))
+    ds, _ = run(ctl, 0.0, 5.0, 2, link_bps=1_000_000)
+    assert ds[-1].budget_bytes == 31_250 and ds[-1].send and "capped" in ds[-1].reason
+    # at 10 Hz the cap does not bind
+    ctl = BudgetController(BudgetConfig(headroom=1.0, max_frame_time_s=0.25))
+    ds, _ = run(ctl, 0.0, 3.0, 10, link_bps=1_000_000)
+    assert ds[-1].budget_bytes == 12_500 and ds[-1].reason == ""
