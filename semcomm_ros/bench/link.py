@@ -487,7 +487,7 @@ def plot(runs: dict[str, Run], tables: dict[str, list[dict]], timeline: Trace,
         key = "psnr_key" if name == SEMCOMM else "psnr"
         v = [(float(f["camera_s"]), float(f[key])) for f in fr if f[key] not in ("", "nan")]
         v = [(t, x) for t, x in v if not math.isnan(x)]
-        ax.plot([t for t, _ in v], [x for _, x in v], ".-", ms=3, lw=0.6,
+        ax.plot([t for t, _ in v], [x for _, x in v], ".", ms=4,
                 label=f"{name} {'key-object' if name == SEMCOMM else 'full-frame'} PSNR")
     ax.set_ylabel("PSNR dB")
     ax.set_xlabel("time s")
@@ -619,7 +619,8 @@ def write_report(result: dict, timeline: Trace, out: Path, command: str, fps: fl
     for name, stats in result["stats"].items():
         for s in stats:
             if s.capacity_kbit > 0:
-                lines.append(f"| {name} | {s.phase.name} | {_fmt(s.encode_p50_ms)} "
+                lines.append(f"| {name} | {s.phase.name} ({s.phase.start_s:g}-{s.phase.end_s:g}"
+                             f" s) | {_fmt(s.encode_p50_ms)} "
                              f"| {_fmt(s.network_p50_ms)} | {_fmt(s.network_p95_ms)} "
                              f"| {_fmt(s.p95_ms)} |")
     if result["convergence"]:

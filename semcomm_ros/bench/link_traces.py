@@ -82,8 +82,11 @@ def sawtooth_trace(low: int = 500, high: int = 2000, period_s: float = 10.0,
 def outage_trace(rate: int = 1000, before_s: float = 10.0, outage_s: float = 10.0,
                  after_s: float = 12.0) -> Trace:
     """A healthy link, a dead one for ``outage_s``, the healthy link again."""
-    return Trace("outage", [(0.0, rate), (before_s, 0), (before_s + outage_s, rate)],
-                 before_s + outage_s + after_s)
+    back = before_s + outage_s
+    return Trace("outage", [(0.0, rate), (before_s, 0), (back, rate)], back + after_s,
+                 [Phase(f"outage: before, {rate} kbit/s", 0.0, before_s),
+                  Phase("outage: link dead", before_s, back),
+                  Phase(f"outage: after, {rate} kbit/s", back, back + after_s)])
 
 
 def load_trace(path: str | Path) -> Trace:

@@ -63,11 +63,19 @@ def test_load_trace_file(tmp_path):
         lt.load_trace(bad)
 
 
+def test_example_trace_file_loads(repo):
+    tr = lt.load_trace(repo / "docs" / "benchmarks" / "link_trace_example.csv")
+    assert tr.points[0] == (0, 3000) and (19, 0) in tr.points and tr.duration_s == 31
+    assert [s[:3] for s in lt.steps(tr.points, tr.duration_s, min_hold_s=3)][0] == (4, 3000,
+                                                                                      2200)
+
+
 def test_concat_shifts_points_and_phases():
     tl = lt.concat([lt.step_trace(), lt.outage_trace()])
     assert tl.duration_s == 45 + 32
     assert (45.0, 1000) in tl.points and (55.0, 0) in tl.points and (65.0, 1000) in tl.points
     assert tl.phases[3].start_s == 45 and tl.phases[-1].end_s == 77
+    assert tl.phases[4].name == "outage: link dead"
     # a repeated rate at the seam is not a change point
     tl2 = lt.concat([lt.step_trace((500, 1000)), lt.step_trace((1000, 500))])
     assert [k for _, k in tl2.points] == [500, 1000, 500]
