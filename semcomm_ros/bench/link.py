@@ -71,6 +71,7 @@ class Run:
     robot: list[dict] = field(default_factory=list)
     rss: dict[str, list[tuple[float, float]]] = field(default_factory=dict)  # node -> (t, MiB)
     namespaces: tuple[str, ...] = ()          # the robot and base namespaces it made
+    cpu: dict[str, list[tuple[float, float]]] = field(default_factory=dict)  # node -> (t, CPU s)
 
 
 def _link_overrides(fps: float) -> dict:
@@ -88,6 +89,15 @@ def _rss_mib(pid: int) -> float:
     except OSError:
         pass
     return float("nan")
+
+
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return float("nan")
 
 
 def _read_csv(path: Path) -> list[dict]:
@@ -108,6 +118,9 @@ def run_experiment(timeline: Trace, fps: float, work: Path, sender: str = SEMCOM
     env = {"FASTDDS_DEFAULT_PROFILES_FILE": str(profile)}
     originals = work / "originals"
     originals.mkdir(exist_ok=True)
+    # psnr_every 0: no PSNR, and the robot probe does not subscribe to the raw camera
+    orig = str(originals) if psnr_every > 0 else ""
+    psnr_every = max(1, psnr_every)
     stop = work / "stop"
     stop.unlink(missing_ok=True)
     py = sys.executable
@@ -129,13 +142,13 @@ def run_experiment(timeline: Trace, fps: float, work: Path, sender: str = SEMCOM
             extra = [
                 [*base, py, "-m", "semcomm_ros.bench.link_probe", "--side", "base",
                  "--out", str(work / "base.csv"), "--stop", str(stop),
-                 "--originals", str(originals)],
+                 "--originals", orig],
                 [*robot, py, "-m", "semcomm_ros.bench.link_probe", "--side", "robot",
                  "--out", str(work / "robot.csv"), "--stop", str(stop),
-                 "--originals", str(originals), "--every", str(psnr_every)]]
+                 "--originals", orig, "--every", str(psnr_every)]]
         else:
             nodes = [NodeProcess("source_node", source, robot)]
-            common = ["--kind", sender, "--stop", str(stop), "--originals", str(originals),
+            common = ["--kind", sender, "--stop", str(stop), "--originals", orig,
                       "--every", str(psnr_every), "--fps", str(fps)]
             extra = [
                 [*base, py, "-m", "semcomm_ros.bench.link_baselines", "--role", "receive",
@@ -179,6 +192,7 @@ def run_experiment(timeline: Trace, fps: float, work: Path, sender: str = SEMCOM
                     if now >= next_rss:
                         for name, pid in pids.items():
                             run.rss.setdefault(name, []).append((now - t0, _rss_mib(pid)))
+                            run.cpu.setdefault(name, []).append((now - t0, _cpu_s(pid)))
                         next_rss += 2.0
                     time.sleep(0.02)
                 stop.write_text("1")
@@ -404,6 +418,16 @@ def resume_after_outage(frames: list[dict], timeline: Trace) -> list[tuple[float
     return out
 
 
+def cpu_share(run: Run) -> dict[str, float]:
+    """Process name -> mean CPU use over the trace, in cores (1.0 = one core busy)."""
+    out = {}
+    for name, series in run.cpu.items():
+        vals = [(t, c) for t, c in series if not math.isnan(c)]
+        if len(vals) >= 2 and vals[-1][0] > vals[0][0]:
+            out[name] = (vals[-1][1] - vals[0][1]) / (vals[-1][0] - vals[0][0])
+    return out
+
+
 def rss_growth(run: Run) -> dict[str, tuple[float, float]]:
     """Node name -> (MiB after the first 10 s, MiB at the end)."""
     out = {}
@@ -512,7 +536,8 @@ def analyse(runs: dict[str, Run], timeline: Trace) -> dict:
     return {"tables": tables, "stats": stats,
             "convergence": convergence(ours, timeline) if ours else [],
             "resume": {n: resume_after_outage(t, timeline) for n, t in tables.items()},
-            "rss": rss_growth(ours) if ours else {}}
+            "rss": rss_growth(ours) if ours else {},
+            "cpu": {n: cpu_share(r) for n, r in runs.items()}}
 
 
 def targets(result: dict) -> list[tuple[str, bool | None, str]]:
@@ -641,6 +666,10 @@ def write_report(result: dict, timeline: Trace, out: Path, command: str, fps: fl
     if result["rss"]:
         lines += ["", "## Memory (RSS, MiB, after 10 s -> end)", ""]
         lines += [f"- {n}: {a:.0f} -> {b:.0f}" for n, (a, b) in result["rss"].items()]
+    if any(result.get("cpu", {}).values()):
+        lines += ["", "## CPU use over the trace (cores; the machine has 2)", ""]
+        for name, shares in result["cpu"].items():
+            lines.append(f"- {name}: " + ", ".join(f"{n} {c:.2f}" for n, c in shares.items()))
     lines += ["", "![capacity, estimate, goodput, latency and PSNR over time](link.png)", "",
               "Per-frame CSVs: " + ", ".join(f"`{p}`" for p in notes.get("csv", [])) + " "
               "(times in s from the start of the trace; `estimate_kbit`: the LinkState target "
@@ -703,7 +732,8 @@ def _run(args: argparse.Namespace) -> int:
             try:
                 runs[sender] = run_experiment(timeline, args.fps, Path(tmp) / sender, sender,
                                               start=args.start, x264_kbit=kbit,
-                                              jpeg_quality=args.jpeg_quality)
+                                              jpeg_quality=args.jpeg_quality,
+                                              psnr_every=args.psnr_every)
             except RuntimeError as exc:
                 print(f"[bench link] {exc}", file=sys.stderr)
                 for f in sorted((Path(tmp) / sender / "logs").glob("*.log")):
@@ -752,6 +782,9 @@ def register(subparsers) -> None:
     p.add_argument("--x264-kbit", type=int, default=0,
                    help="x264 baseline bitrate (0: mean rate of the trace)")
     p.add_argument("--jpeg-quality", type=int, default=50)
+    p.add_argument("--psnr-every", type=int, default=5,
+                   help="score every N-th frame against its original (0: no PSNR; the robot "
+                        "probe then does not subscribe to the raw camera)")
     p.add_argument("--out", default="docs/benchmarks")
     p.add_argument("--work", default="", help="keep the raw probe CSVs and node logs here")
     p.set_defaults(func=_run)

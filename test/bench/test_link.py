@@ -130,6 +130,7 @@ def _run() -> Run:
     for j in range(80):
         run.base.append({"kind": "link", "t": str(t0 + 0.2 * j), "estimate_bps": "900000"})
     run.rss = {"encoder_node": [(0, 300.0), (10, 400.0), (16, 404.0)]}
+    run.cpu = {"encoder_node": [(0, 10.0), (8, 14.0), (16, 18.0)]}
     return run
 
 
@@ -157,6 +158,7 @@ def test_phase_stats_and_targets():
     assert s.network_p50_ms == pytest.approx(50, abs=0.5)
     assert resume_after_outage(rows, tl) == [(12, pytest.approx(0.08, abs=0.01))]
     result = analyse({SEMCOMM: run}, tl)
+    assert result["cpu"][SEMCOMM]["encoder_node"] == pytest.approx(0.5)  # half a core
     got = {name: ok for name, ok, _ in targets(result)}
     assert got[">= 99.5 % of frames inside their budget"] is False  # one of 80 over budget
     assert got["p95 end-to-end latency <= 300 ms in every phase"] is True
