@@ -92,10 +92,11 @@ class BudgetConfig:
         "frame leaves as one burst, and one larger than the bottleneck queue (tc tbf "
         "latency 300 ms here) loses a fragment and so the whole sample (measured: 50 kB "
         "frames on 1 Mbit/s, 0 of 20 delivered). Bounds the budget at slow camera rates"))
-    max_capacity_ratio: float = field(default=2.0, metadata=describe(
+    max_capacity_ratio: float = field(default=1.25, metadata=describe(
         "Never budget for more than this x LinkState.capacity_bps (the rate the link has "
         "shown it carries), whatever the target says: a guard against a runaway estimate "
-        "filling the bottleneck queue; 0: off (probing steps stay well inside the default)"))
+        "filling the bottleneck queue (BBR probes at 1.25 x its bottleneck estimate); "
+        "0: off"))
     pacing_factor: float = field(default=1.3, metadata=describe(
         "Pacer: token-bucket rate as a multiple of the target rate (0: no pacing); a frame "
         "is coded only when the bucket is not in debt"))

@@ -123,6 +123,12 @@ class EncoderNode(Node):
             self.pub_info.publish(msg)
 
     def _on_image(self, msg: Image | CompressedImage) -> None:
+        # decide first: a frame that is not coded is not decoded either
+        stamp = stamp_to_ns(msg.header.stamp) * 1e-9
+        decision = self.controller.on_camera_frame(self._now(), stamp if stamp > 0 else None)
+        self.decision = decision
+        if not decision.send:
+            return  # frame-rate reduction, keep-alive spacing or pacing (counted)
         try:
             if isinstance(msg, CompressedImage):
                 img = compressed_msg_to_bgr(msg, self.cfg.codec.limits.max_dimension)
@@ -130,11 +136,6 @@ class EncoderNode(Node):
             else:
                 img = image_msg_to_bgr(msg)
                 encoding = msg.encoding
-            stamp = stamp_to_ns(msg.header.stamp) * 1e-9
-            decision = self.controller.on_camera_frame(self._now(), stamp if stamp > 0 else None)
-            self.decision = decision
-            if not decision.send:
-                return  # frame-rate reduction, keep-alive spacing or pacing (counted)
             t0 = time.perf_counter()
             # the encoding goes in before the frame is fitted to the budget (it counts)
             frame = self.encoder.encode(img, byte_budget=decision.budget_bytes,
