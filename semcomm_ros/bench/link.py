@@ -481,6 +481,16 @@ def plot(runs: dict[str, Run], tables: dict[str, list[dict]], timeline: Trace,
             per_s = [((sent > x - 1) & (sent <= x)).sum() for x in t]
             ax.plot(t, [8 * b / 1000 * r for (_, b), r in zip(bt, per_s)], lw=0.6, alpha=0.7,
                     label="budget x frames sent in the last 1 s")
+        # the estimator's state as a band along the bottom
+        names = state_names()
+        st = [(_f(r, "t") - ours.t0, int(_f(r, "state"))) for r in ours.base
+              if r.get("kind") == "link" and r.get("state", "") != ""]
+        colours = plt.get_cmap("tab10")
+        seen: set[int] = set()
+        for (t, code), nxt in zip(st, [t for t, _ in st[1:]] + [end]):
+            ax.axvspan(t, nxt, ymin=0, ymax=0.04, color=colours(code % 10), lw=0,
+                       label=f"state {names.get(code, code)}" if code not in seen else None)
+            seen.add(code)
     for p in timeline.phases:
         ax.axvline(p.start_s, color="grey", lw=0.5, ls=":")
     ax.set_ylim(0, top)
@@ -518,6 +528,9 @@ def plot(runs: dict[str, Run], tables: dict[str, list[dict]], timeline: Trace,
     ax.legend(fontsize=7, loc="lower right")
     for a in axes:
         a.grid(alpha=0.3)
+        for (t, k), nxt in zip(pts, [t for t, _ in pts[1:]] + [end]):
+            if k == 0:
+                a.axvspan(t, nxt, color="grey", alpha=0.15, lw=0)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
