@@ -129,7 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "when root, else loopback")
     s.add_argument("--link-kbit", default="1000",
                    help="shaped link rate, kbit/s; a comma list steps through the rates in "
-                        "equal parts of the run (default 1000)")
+                        "equal parts of the run, 0 = an outage (default 1000)")
     s.add_argument("--domain-id", type=int, default=None)
     s.set_defaults(func=_cmd_demo)
 

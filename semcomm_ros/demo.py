@@ -225,11 +225,30 @@ def _spin_until(node: Node, done, timeout: float) -> bool:
 
 
 def parse_rates(link_kbit: str) -> list[int]:
-    """'1000' or '1000,300' -> kbit/s per equal part of the run (each >= 50)."""
+    """'1000' or '1000,0,300' -> kbit/s per equal part of the run (each 0 or >= 50).
+
+    0 is an outage: the robot's egress drops every packet (netem loss 100 %).
+    """
     rates = [int(float(r)) for r in str(link_kbit).split(",") if r.strip()]
-    if not rates or min(rates) < 50:
-        raise ValueError("link rates: comma-separated kbit/s, each >= 50")
+    if not rates or rates[0] < 50 or any(0 < r < 50 or r < 0 for r in rates):
+        raise ValueError("link rates: comma-separated kbit/s, each 0 (outage) or >= 50; "
+                         "the first >= 50")
     return rates
+
+
+def _set_link(shaped, rate_kbit: int) -> None:
+    """Shape the robot's egress at ``rate_kbit`` (tbf, as ShapedLink does), or cut it (0)."""
+    cmd = [*shaped.exec_prefix("robot"), "tc", "qdisc", "replace", "dev", shaped.robot_if,
+           "root"]
+    if rate_kbit == 0:
+        cmd += ["netem", "loss", "100%"]
+    else:
+        burst = max(4000, rate_kbit * 1000 // 8 // 50)  # ~20 ms of tokens
+        cmd += ["tbf", "rate", f"{rate_kbit}kbit", "burst", str(burst),
+                "latency", f"{shaped.latency_ms}ms"]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=20)
+    if result.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)}: {result.stderr.strip()}")
 
 
 def resolve_link(link: str) -> str:
@@ -365,8 +384,8 @@ def _run_netns(out, config, topics, encoder, monitor, decoder, source_overrides,
             (work / "t0").write_text(str(time.time_ns()))
             for i, rate in enumerate(rates[1:], start=1):
                 time.sleep(max(0.0, t0 + i * duration / len(rates) - time.monotonic()))
-                shaped.set_rate(rate)
-                print(f"[demo] link now {rate} kbit/s")
+                _set_link(shaped, rate)
+                print(f"[demo] link now {rate} kbit/s" if rate else "[demo] link cut (outage)")
             try:  # every frame rebuilt, or the source done and a grace period over
                 sides["base"].wait(timeout=max(0.0, t0 + duration + 10.0 - time.monotonic()))
             except subprocess.TimeoutExpired:

@@ -113,8 +113,19 @@ def test_frames_flow_through_the_graph(graph, ros_node, sample_bag, tmp_path):
     assert all(s.recommended_frame_bytes > 0 and s.estimated_throughput_bps > 0 for s in live)
     # budget = LinkState's target x headroom / the measured camera rate (issue 10)
     hz = (len(sent) - 1) / ((max(sent) - min(sent)) / 1e9)
-    enc = EncoderNodeConfig()
-    wanted = [min(enc.max_budget_bytes, s.estimated_throughput_bps * enc.budget.headroom / 8 / hz)
-              for s in got["link"]]
+    enc, b = EncoderNodeConfig(), EncoderNodeConfig().budget
+
+    def budget_for(s: LinkState) -> float:  # link/budget.py's rule (test/link/test_budget.py)
+        target, capacity = s.estimated_throughput_bps, getattr(s, "capacity_bps", 0.0)
+        if b.max_capacity_ratio > 0 and capacity > 0:
+            target = min(target, b.max_capacity_ratio * capacity)
+        payload = target * b.headroom / 8
+        per_frame = payload / hz
+        if b.max_frame_time_s > 0:
+            per_frame = min(per_frame, max(payload * b.max_frame_time_s,
+                                           min(per_frame, b.min_frame_bytes)))
+        return min(enc.max_budget_bytes, per_frame)
+
+    wanted = [budget_for(s) for s in got["link"]]
     last = got["sem"][-1].byte_budget
     assert any(abs(last - w) <= 0.25 * w for w in wanted), "encoder ignored LinkState"
