@@ -21,8 +21,8 @@ def test_declares_every_leaf_with_descriptor_and_overrides():
     try:
         cfg = declare_config(node, LinkMonitorNodeConfig)
         assert cfg.link.window_s == 3.0 and cfg.publish_rate_hz == 2.0
-        desc = node.describe_parameter("link.overuse_trend_ms_per_s")
-        assert "Delay-gradient" in desc.description
+        desc = node.describe_parameter("link.capacity_window_s")
+        assert "max" in desc.description.lower()
         assert node.describe_parameter("qos.image_depth").type == ParameterType.PARAMETER_INTEGER
     finally:
         node.destroy_node()
