@@ -227,7 +227,7 @@ def _spin_until(node: Node, done, timeout: float) -> bool:
 def parse_rates(link_kbit: str) -> list[int]:
     """'1000' or '1000,0,300' -> kbit/s per equal part of the run (each 0 or >= 50).
 
-    0 is an outage: the robot's egress drops every packet (netem loss 100 %).
+    0 is an outage: the robot's egress drops every packet (a blackhole qdisc).
     """
     rates = [int(float(r)) for r in str(link_kbit).split(",") if r.strip()]
     if not rates or rates[0] < 50 or any(0 < r < 50 or r < 0 for r in rates):
@@ -241,7 +241,7 @@ def _set_link(shaped, rate_kbit: int) -> None:
     cmd = [*shaped.exec_prefix("robot"), "tc", "qdisc", "replace", "dev", shaped.robot_if,
            "root"]
     if rate_kbit == 0:
-        cmd += ["netem", "loss", "100%"]
+        cmd += ["blackhole"]  # (drops everything; this kernel has no netem)
     else:
         burst = max(4000, rate_kbit * 1000 // 8 // 50)  # ~20 ms of tokens
         cmd += ["tbf", "rate", f"{rate_kbit}kbit", "burst", str(burst),
