@@ -50,8 +50,11 @@ class FuzzStats:
     unreported: int = 0               # no report: never deserialized (raw garbage) or lost
     by_status: dict = field(default_factory=dict)
     by_kind: dict = field(default_factory=dict)
-    max_block_s: float = 0.0
+    max_block_s: float = 0.0          # publish -> report, as the sender sees it (the worst)
     slowest_kind: str = ""
+    max_node_s: float = 0.0           # the node's own time on one message (its report's
+    #                                   decode_time_ms): what blocks it, without DDS transport,
+    #                                   this process and the machine's other load
     rss_mb_start: float = 0.0
     rss_mb_max: float = 0.0
     rss_mb_end: float = 0.0
@@ -286,6 +289,8 @@ class Fuzzer:
         except Exception:  # noqa: BLE001 - not packable: must be refused
             benign = False
         report, took = self._send(mutant, 2.0)
+        if report is not None:
+            self.stats.max_node_s = max(self.stats.max_node_s, report.decode_time_ms / 1e3)
         if report is None:
             # Never reported (the middleware dropped or could not deserialize it): how long
             # the node was blocked shows in the next valid frame's round trip.
@@ -309,6 +314,9 @@ class Fuzzer:
         self._block(took, kind)
 
     def _block(self, seconds: float, kind: str) -> None:
+        counts = self.stats.by_kind.get(kind)
+        if counts is not None:
+            counts["max_block_s"] = max(counts.get("max_block_s", 0.0), round(seconds, 3))
         if seconds > self.stats.max_block_s:
             self.stats.max_block_s, self.stats.slowest_kind = seconds, kind
 
@@ -371,8 +379,10 @@ def write_report(summary: dict, folder: Path, command: str) -> None:
           f"| never reported (raw CDR garbage, messages the middleware dropped) | "
           f"{summary['unreported']} | |",
           f"| crash / hang | {summary['crashed']} / {summary['hung']} | no / no |",
-          f"| longest block of the node | {summary['max_block_s']:.2f} s "
+          f"| longest block of the node (publish -> report) | {summary['max_block_s']:.2f} s "
           f"({summary['slowest_kind']}) | <= {summary['max_block_limit_s']:g} s |",
+          f"| longest time the node spent on one message (its report) | "
+          f"{summary.get('max_node_s', float('nan')):.2f} s | |",
           f"| resident memory: start / max / end | {summary['rss_mb_start']:.0f} / "
           f"{summary['rss_mb_max']:.0f} / {summary['rss_mb_end']:.0f} MiB | <= "
           f"{summary['rss_ceiling_mb']:.0f} MiB, flat |", "",
