@@ -106,6 +106,7 @@ class Recorder(Node):
         self.reports: dict[int, tuple[float, int]] = {}  # sequence -> decode ms, bytes
         self.by_seq: dict[int, int] = {}  # sequence -> camera stamp
         self.topics, self.side = topics, side
+        self.first_frame_file: Path | None = None
         robot, base = side in ("all", "robot"), side in ("all", "base")
         if robot:
             cam_qos = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE) \
@@ -136,6 +137,8 @@ class Recorder(Node):
 
     def _on_camera(self, msg: Image) -> None:
         stamp = stamp_to_ns(msg.header.stamp)
+        if self.first_frame_file is not None and not self.originals:
+            self.first_frame_file.write_text(str(stamp))  # the link schedule starts now
         self.originals[stamp] = image_msg_to_bgr(msg)
         self._row(stamp)
 
@@ -380,8 +383,12 @@ def _run_netns(out, config, topics, encoder, monitor, decoder, source_overrides,
                   f"{source_overrides['start_index']} at {source_overrides['rate_hz']:g} Hz "
                   f"over the shaped link ({', '.join(map(str, rates))} kbit/s)")
             source_graph.start()
+            first = work / "t0"  # the robot recorder writes the first frame's stamp
+            deadline = time.monotonic() + startup_timeout
+            while not first.exists() and time.monotonic() < deadline \
+                    and not source_graph.failed():
+                time.sleep(0.05)
             t0 = time.monotonic()
-            (work / "t0").write_text(str(time.time_ns()))
             for i, rate in enumerate(rates[1:], start=1):
                 time.sleep(max(0.0, t0 + i * duration / len(rates) - time.monotonic()))
                 _set_link(shaped, rate)
@@ -408,7 +415,8 @@ def _run_netns(out, config, topics, encoder, monitor, decoder, source_overrides,
         if not path.exists():
             raise RuntimeError(f"the {side} recorder wrote nothing; see {out / 'logs'}")
         rec.merge(pickle.loads(path.read_bytes()))
-    rec.t0_ns = int((work / "t0").read_text()) if (work / "t0").exists() else None
+    t0_text = (work / "t0").read_text() if (work / "t0").exists() else ""
+    rec.t0_ns = int(t0_text) if t0_text.strip() else None
     rec.destroy_node()
     rclpy.try_shutdown()
     return rec
@@ -420,6 +428,8 @@ def _record_side(side: str, work: Path, frames: int, timeout: float,
     topics = load_node_config(SourceNodeConfig, SOURCE_NODE, config).topics
     rclpy.init()
     rec = Recorder(topics, side=side, camera_reliable=True, compressed=True)
+    if side == "robot":
+        rec.first_frame_file = work / "t0"
     try:
         if not _spin_until(rec, rec.graph_ready, timeout):
             return 1
