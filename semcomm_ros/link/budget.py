@@ -25,6 +25,13 @@ camera frame it codes:
 * **A frame fits the bottleneck queue**: at most ``max_frame_time_s`` of link time at the
   target rate. A frame leaves as one burst of datagrams; one larger than the bottleneck
   queue loses a fragment, and a lost fragment loses the whole sample.
+* **Unanswered frames**: the encoder hears the FrameReports too. Frames sent with no
+  report back for ``report_timeout_s`` mean the link carries none of them (say the
+  estimator's start-up guess is above a thin link, and every frame overflows its queue:
+  the estimator, with no report, cannot know). The budget then halves every
+  ``report_timeout_s`` (down to the keep-alive budget) until reports come back, and
+  stays scaled down until the estimator has measured the link (a LinkState that is
+  neither STARTING nor STALE after a report came back).
 * **Pacing** (frame level): a token bucket filled at ``pacing_factor`` x the target
   rate, at most ``pacing_burst_s`` of it; a frame is coded only when the bucket is
   not in debt, and the bytes it used are taken out. Frames never leave faster than
@@ -40,7 +47,9 @@ from dataclasses import dataclass, field
 
 from semcomm_ros.config import ConfigError, describe
 
-#: LinkState.STATE_STALE (the estimator's "no reports: link presumed dead")
+#: LinkState.STATE_STARTING (no report yet: the target is a guess) and STATE_STALE
+#: (the estimator's "no reports: link presumed dead")
+STATE_STARTING = 0
 STATE_STALE = 5
 
 
@@ -79,7 +88,8 @@ class BudgetConfig:
         "reach the base station soon after the link returns, for the loop to resume"))
     keepalive_budget_bytes: int = field(default=100, metadata=describe(
         "Per-frame budget of keep-alive frames: the codec then sends the semantic layer "
-        "alone (~60-100 B, minor objects shed to fit)"))
+        "(~60-100 B, minor objects shed to fit; the auto coder may fill the last few bytes "
+        "with a sliver of a still split over frames)"))
     min_frame_bytes: int = field(default=400, metadata=describe(
         "Frame-rate reduction floor: below this budget per frame at the camera rate, code "
         "fewer frames so each gets this much (above it the codec's temporal scalability "
@@ -87,6 +97,9 @@ class BudgetConfig:
     min_frame_rate_hz: float = field(default=1.0, metadata=describe(
         "Lowest coded frame rate of frame-rate reduction, frames/s (below it frames get "
         "smaller instead)"))
+    report_timeout_s: float = field(default=1.0, metadata=describe(
+        "Frames sent and no FrameReport back for this long: the link carries none of them; "
+        "the budget halves every report_timeout_s until reports return (0: off)"))
     max_frame_time_s: float = field(default=0.25, metadata=describe(
         "A frame may be at most this much link time at the target rate (0: no bound): a "
         "frame leaves as one burst, and one larger than the bottleneck queue (tc tbf "
@@ -116,8 +129,8 @@ class BudgetConfig:
         for name in ("timeout_budget_bytes", "keepalive_budget_bytes", "min_frame_bytes"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"budget.{name} must be >= 1")
-        if self.max_frame_time_s < 0:
-            raise ConfigError("budget.max_frame_time_s must be >= 0")
+        if self.max_frame_time_s < 0 or self.report_timeout_s < 0:
+            raise ConfigError("budget.max_frame_time_s and report_timeout_s must be >= 0")
         if self.max_capacity_ratio != 0 and self.max_capacity_ratio < 1:
             raise ConfigError("budget.max_capacity_ratio must be 0 (off) or >= 1")
         if self.pacing_factor != 0 and self.pacing_factor < 1:
@@ -225,6 +238,10 @@ class BudgetController:
         self.last_link_time: float | None = None
         self.last_sent: float | None = None
         self._camera_time = 0.0
+        self.unanswered_since: float | None = None  # first frame sent since the last report
+        self.scale = 1.0  # unanswered-frames back-off
+        self._halved_at: float | None = None
+        self._report_since_halving = False
         self.last_mode: BudgetMode | None = None
         self.skipped = {"reduced_rate": 0, "keepalive": 0, "paced": 0}
 
@@ -256,8 +273,13 @@ class BudgetController:
             target_bps = min(target_bps, ratio * capacity_bps)
         was = self.mode_at(now)
         self.target_bps, self.link_state, self.last_link_time = float(target_bps), int(state), now
+        if self.scale < 1 and self._report_since_halving \
+                and state not in (STATE_STARTING, STATE_STALE):
+            self.scale = 1.0  # the estimator has measured the link since the back-off
         if was in (BudgetMode.KEEPALIVE, BudgetMode.TIMEOUT) and state != STATE_STALE:
             self.pacer.reset()  # resume at once: the queue drained during the outage
+        if was is BudgetMode.KEEPALIVE and state != STATE_STALE:
+            self.on_report(now)  # the estimator left STALE: reports are back
 
     def mode_at(self, now: float) -> BudgetMode:
         """The budget mode at ``now`` (before frame-rate reduction)."""
@@ -296,13 +318,15 @@ class BudgetController:
         fps = self.camera.update(cam_t)
         mode = self.mode_at(now)
         self.last_mode = mode
-        if mode in (BudgetMode.FIXED, BudgetMode.STARTUP):
-            return BudgetDecision(True, self._clamp(self.default_budget), mode, fps, fps, 0.0,
-                                  "no LinkState yet" if mode is BudgetMode.STARTUP else "")
+        if mode is BudgetMode.FIXED:
+            return BudgetDecision(True, self._clamp(self.default_budget), mode, fps, fps, 0.0)
+        if mode is BudgetMode.STARTUP:
+            return BudgetDecision(True, self._clamp(self._back_off(now, self.default_budget)),
+                                  mode, fps, fps, 0.0, "no LinkState yet")
         if mode is BudgetMode.TIMEOUT:
             age = now - (self.last_link_time or now)
-            return BudgetDecision(True, self._clamp(cfg.timeout_budget_bytes), mode, fps, fps,
-                                  0.0, f"no LinkState for {age:.1f} s: safe budget")
+            return BudgetDecision(True, self._clamp(self._back_off(now, cfg.timeout_budget_bytes)),
+                                  mode, fps, fps, 0.0, f"no LinkState for {age:.1f} s: safe budget")
         target = self.target_bps or 0.0
         if mode is BudgetMode.KEEPALIVE:
             rate = min(cfg.keepalive_rate_hz, fps)
@@ -326,6 +350,7 @@ class BudgetController:
             per_frame = max(payload * cfg.max_frame_time_s, min(per_frame, cfg.min_frame_bytes))
             reason = reason or (f"frame capped at {cfg.max_frame_time_s:g} s of the link "
                                 f"({rate:.2g} frames/s)")
+        per_frame = self._back_off(now, per_frame)
         budget = self._clamp(per_frame)
         if cfg.pacing_factor > 0:
             pace = cfg.pacing_factor * target / 8.0
@@ -336,8 +361,29 @@ class BudgetController:
                                       f"paced: {-tokens:.0f} B in debt")
         return BudgetDecision(True, budget, mode, fps, rate, target, reason)
 
+    def _back_off(self, now: float, budget: float) -> float:
+        """``budget`` scaled down while frames go unanswered (see the module docstring)."""
+        timeout = self.config.report_timeout_s
+        if timeout > 0 and self.unanswered_since is not None \
+                and now - self.unanswered_since >= timeout \
+                and (self._halved_at is None or now - self._halved_at >= timeout):
+            self.scale *= 0.5
+            self._halved_at = now
+            self._report_since_halving = False
+        if self.scale >= 1:
+            return budget
+        return max(budget * self.scale, min(budget, self.config.keepalive_budget_bytes))
+
+    def on_report(self, now: float) -> None:
+        """A FrameReport came back: the link carries frames."""
+        self.unanswered_since = None
+        self._halved_at = None
+        self._report_since_halving = True
+
     def sent(self, now: float, nbytes: int) -> None:
         """The frame of the last decision was coded into ``nbytes`` and published at ``now``."""
         self.last_sent = self._camera_time
+        if self.unanswered_since is None and self.last_mode is not BudgetMode.KEEPALIVE:
+            self.unanswered_since = now  # (keep-alives on a dead link go unanswered)
         if self.last_mode in (BudgetMode.LINK, BudgetMode.REDUCED):
             self.pacer.spend(nbytes)

@@ -108,6 +108,7 @@ class EncoderNode(Node):
                                       None if capacity is None else float(capacity))
 
     def _on_report(self, msg: FrameReport) -> None:
+        self.controller.on_report(self._now())
         self.encoder.feedback(msg.sequence, msg.decoded_ok)
 
     def _on_camera_info(self, msg: CameraInfo) -> None:
@@ -176,6 +177,9 @@ class EncoderNode(Node):
                           coded_rate_hz=round(d.coded_rate_hz, 2),
                           target_kbps=round(d.target_bps / 1e3, 1))
         budget.update({f"skipped_{k}": v for k, v in ctl.skipped.items()})
+        if ctl.scale < 1:
+            level, message = WARN, (f"no FrameReport for the frames sent: budget x "
+                                    f"{ctl.scale:g} until reports return")
         self.health.set(level, message, frames=self.sequence, detector=detector,
                         coder=self.cfg.codec.texture.coder, **budget, **self.stats)
         if self.pub_diag is not None:

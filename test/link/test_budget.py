@@ -16,11 +16,11 @@ NORMAL = 1
 
 
 def run(ctl, t0, seconds, fps, link_bps=None, state=NORMAL, link_every=0.2, jitter=0.0,
-        rng=None, frame_bytes=None):
+        rng=None, frame_bytes=None, reports=True):
     """Camera frames at ``fps`` (optional jitter), LinkState every ``link_every`` s.
 
     Returns the decisions; sent frames are reported with ``frame_bytes`` (default: 95 % of
-    the budget, as the codec does).
+    the budget, as the codec does), and (``reports``) a FrameReport comes back for each.
     """
     rng = rng or random.Random(0)
     out, t, next_link = [], t0, t0
@@ -33,6 +33,8 @@ def run(ctl, t0, seconds, fps, link_bps=None, state=NORMAL, link_every=0.2, jitt
         d = ctl.on_camera_frame(now)
         if d.send:
             ctl.sent(now, frame_bytes if frame_bytes is not None else int(0.95 * d.budget_bytes))
+            if reports:
+                ctl.on_report(now + 0.05)
         out.append(d)
         t += 1.0 / fps
     return out, t
@@ -105,7 +107,7 @@ def test_keepalive_while_stale_then_fast_resume():
     ds, t = run(ctl, 0.0, 3.0, 10, link_bps=1_000_000)
     normal_budget = ds[-1].budget_bytes
     # the link dies: the monitor says STALE (holding the last capacity)
-    ds, t = run(ctl, t, 10.0, 10, link_bps=1_000_000, state=STATE_STALE)
+    ds, t = run(ctl, t, 10.0, 10, link_bps=1_000_000, state=STATE_STALE, reports=False)
     sent = [d for d in ds if d.send]
     assert all(d.mode is BudgetMode.KEEPALIVE and d.budget_bytes == 100 for d in sent)
     assert len(sent) == pytest.approx(20, abs=2)  # 2 Hz of a 10 Hz camera, for 10 s
@@ -203,6 +205,7 @@ def test_camera_rate_follows_capture_stamps_not_executor_delays():
         ctl.on_link_state(i * 0.1, 800_000, NORMAL)
         d = ctl.on_camera_frame(i * 0.1 + rng.uniform(0, 0.15), stamp=stamp)
         ctl.sent(i * 0.1, d.budget_bytes)
+        ctl.on_report(i * 0.1 + 0.05)
     assert d.camera_rate_hz == pytest.approx(10.0, rel=0.01)
     assert d.budget_bytes == 10_000
 
@@ -229,3 +232,24 @@ def test_a_frame_is_at_most_max_frame_time_of_the_link():
     ctl = BudgetController(BudgetConfig(headroom=1.0, max_frame_time_s=0.25))
     ds, _ = run(ctl, 0.0, 3.0, 10, link_bps=1_000_000)
     assert ds[-1].budget_bytes == 12_500 and ds[-1].reason == ""
+
+
+def test_unanswered_frames_halve_the_budget_until_the_estimator_has_measured_the_link():
+    # the estimator's start-up guess (1 Mbit/s, STARTING) is far above a thin link: every
+    # frame overflows the queue, no report comes back, and the monitor cannot know
+    cfg = BudgetConfig(report_timeout_s=1.0, headroom=1.0, keepalive_budget_bytes=100)
+    ctl = BudgetController(cfg)
+    ds, t = run(ctl, 0.0, 4.5, 5, link_bps=1_000_000, state=0, reports=False)
+    assert ds[2].budget_bytes == 25_000  # (the camera rate is measured by the third frame)
+    budgets = [d.budget_bytes for d in ds[2:]]
+    assert budgets[-1] <= 25_000 / 8 and budgets == sorted(budgets, reverse=True)  # halving
+    # the small frames get through: reports return, but while the estimator is still
+    # STARTING (its target is still the guess) the budget stays down...
+    ds, t = run(ctl, t, 1.0, 5, link_bps=1_000_000, state=0)
+    assert all(d.budget_bytes <= 25_000 / 8 for d in ds)
+    # ...until it has measured the link: then its target rules again
+    ds, t = run(ctl, t, 1.0, 5, link_bps=200_000, state=NORMAL)
+    assert ds[-1].budget_bytes == 5_000
+    off = BudgetController(BudgetConfig(report_timeout_s=0, headroom=1.0))
+    ds, _ = run(off, 0.0, 4.0, 5, link_bps=1_000_000, state=0, reports=False)
+    assert ds[-1].budget_bytes == 25_000
