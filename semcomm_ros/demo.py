@@ -204,17 +204,6 @@ class Recorder(Node):
             self._attach(seq)
 
 
-UDP_ONLY_PROFILE = """<?xml version="1.0" encoding="UTF-8"?>
-<dds xmlns="http://www.eprosima.com"><profiles>
-  <transport_descriptors><transport_descriptor>
-    <transport_id>udp</transport_id><type>UDPv4</type>
-  </transport_descriptor></transport_descriptors>
-  <participant profile_name="udp_only" is_default_profile="true"><rtps>
-    <userTransports><transport_id>udp</transport_id></userTransports>
-    <useBuiltinTransports>false</useBuiltinTransports>
-  </rtps></participant>
-</profiles></dds>
-"""
 LINK_MODES = ("auto", "netns", "loopback")
 
 
@@ -340,7 +329,7 @@ def _run_loopback(out, config, topics, encoder, monitor, decoder, source_overrid
 
 def _run_netns(out, config, topics, encoder, monitor, decoder, source_overrides, domain_id,
                rates, duration, frames, startup_timeout) -> Recorder:
-    from semcomm_ros.bench.netns import ShapedLink
+    from semcomm_ros.bench.netns import UDP_ONLY_PROFILE, ShapedLink
 
     work = Path(tempfile.mkdtemp(prefix="semcomm-demo-"))
     profile = work / "fastdds_udp.xml"

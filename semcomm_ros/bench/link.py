@@ -36,21 +36,9 @@ import numpy as np
 
 from semcomm_ros.bench import link_traces as lt
 from semcomm_ros.bench.link_traces import Phase, Trace
-from semcomm_ros.bench.netns import ShapedLink, netns_available
+from semcomm_ros.bench.netns import UDP_ONLY_PROFILE, ShapedLink, netns_available
 from semcomm_ros.bench.report import machine
 from semcomm_ros.launcher import Graph, NodeProcess
-
-UDP_ONLY_PROFILE = """<?xml version="1.0" encoding="UTF-8"?>
-<dds xmlns="http://www.eprosima.com"><profiles>
-  <transport_descriptors><transport_descriptor>
-    <transport_id>udp</transport_id><type>UDPv4</type>
-  </transport_descriptor></transport_descriptors>
-  <participant profile_name="udp_only" is_default_profile="true"><rtps>
-    <userTransports><transport_id>udp</transport_id></userTransports>
-    <useBuiltinTransports>false</useBuiltinTransports>
-  </rtps></participant>
-</profiles></dds>
-"""
 
 SEMCOMM = "semcomm"
 SENDERS = (SEMCOMM, "jpeg-be", "jpeg-rel", "x264")

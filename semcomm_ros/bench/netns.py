@@ -34,6 +34,19 @@ def leftover_namespaces() -> list[str]:
     return [n for n in names if n.startswith(PREFIXES)]
 
 
+# Fast DDS over UDPv4 only: no shared memory, so every sample crosses the shaped veth.
+UDP_ONLY_PROFILE = """<?xml version="1.0" encoding="UTF-8"?>
+<dds xmlns="http://www.eprosima.com"><profiles>
+  <transport_descriptors><transport_descriptor>
+    <transport_id>udp</transport_id><type>UDPv4</type>
+  </transport_descriptor></transport_descriptors>
+  <participant profile_name="udp_only" is_default_profile="true"><rtps>
+    <userTransports><transport_id>udp</transport_id></userTransports>
+    <useBuiltinTransports>false</useBuiltinTransports>
+  </rtps></participant>
+</profiles></dds>
+"""
+
 class NetnsError(RuntimeError):
     """The namespaces or the shaping could not be set up."""
 
