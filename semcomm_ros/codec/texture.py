@@ -37,7 +37,6 @@ log = logging.getLogger("semcomm_ros.codec.texture")
 
 UPGRADE_EVERY = 4  # frames between background upgrade attempts
 UPGRADE_SHARE = 0.7  # share of the texture budget an upgrade may take
-MAX_UNCONFIRMED = 64  # sent backgrounds remembered while waiting for receiver reports
 
 
 class TextureCoder:
@@ -102,13 +101,12 @@ class RegionCoder(TextureCoder):
         """Start with no background at the decoder."""
         self.cfg = cfg
         self.background = BackgroundState()
-        self._unconfirmed: set[int] = set()  # sequences that carried a background, not acked
         self._newest = -1  # sequence of the newest background sent
 
     def reset(self) -> None:
         """Next frame resends the background."""
         self.background.reset()
-        self._unconfirmed.clear()
+        self._newest = -1
 
     def feedback(self, sequence: int, ok: bool) -> None:
         """A lost frame that carried a background: the next frame sends one again.
@@ -117,10 +115,7 @@ class RegionCoder(TextureCoder):
         background is held by the decoder, and a lost one would leave the
         decoder on an older one until the next scheduled refresh.
         """
-        if sequence not in self._unconfirmed:
-            return
-        self._unconfirmed.discard(sequence)
-        if not ok and sequence == self._newest:  # a newer background replaced it anyway
+        if not ok and sequence == self._newest:  # a newer background replaced an older one
             log.info("frame %d carried a background and was lost: resending it", sequence)
             self.reset()
 
@@ -162,10 +157,7 @@ class RegionCoder(TextureCoder):
             shown = resize_to(imagecodec.decode(bg.data, bg.codec, bg.width, bg.height),
                               image.shape[1], image.shape[0])
             self.background.sent(bg, shown)
-            self._unconfirmed.add(frame.sequence)
             self._newest = frame.sequence
-            if len(self._unconfirmed) > MAX_UNCONFIRMED:  # a one-way link: forget the oldest
-                self._unconfirmed.discard(min(self._unconfirmed))
         else:
             self.background.tick()
         return level_reached(frame, self.background.reference is not None, key)

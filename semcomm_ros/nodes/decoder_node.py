@@ -259,7 +259,7 @@ class DecoderNode(Node):
         if concealed is not None:
             self._show(concealed.image, concealed, msg.header, msg.sequence)
         report.bytes = min(received_bytes(msg, frame), 2**32 - 1)
-        report.texture_mode = int(msg.texture_mode) & 0xFF
+        report.texture_mode = msg.texture_mode
         report.picture_updated = False
         self.get_logger().warning(f"dropping frame {msg.sequence}: {why[:300]}")
         report.decoded_ok = False
