@@ -51,6 +51,7 @@ from semcomm_ros.config import ConfigError, describe
 #: (the estimator's "no reports: link presumed dead")
 STATE_STARTING = 0
 STATE_STALE = 5
+STATE_PROBING = 6  # the estimator offers more than the capacity on purpose (bounded there)
 
 
 class BudgetMode(enum.Enum):
@@ -109,7 +110,8 @@ class BudgetConfig:
         "Never budget for more than this x LinkState.capacity_bps (the rate the link has "
         "shown it carries), whatever the target says: a guard against a runaway estimate "
         "filling the bottleneck queue (BBR probes at 1.25 x its bottleneck estimate); "
-        "0: off"))
+        "not while the estimator is PROBING, which bounds its own target at "
+        "link.probe_gain x capacity; 0: off"))
     pacing_factor: float = field(default=1.3, metadata=describe(
         "Pacer: token-bucket rate as a multiple of the target rate (0: no pacing); a frame "
         "is coded only when the bucket is not in debt"))
@@ -269,7 +271,7 @@ class BudgetController:
             return
         ratio = self.config.max_capacity_ratio
         if ratio > 0 and capacity_bps is not None and math.isfinite(capacity_bps) \
-                and capacity_bps > 0:
+                and capacity_bps > 0 and state != STATE_PROBING:
             target_bps = min(target_bps, ratio * capacity_bps)
         was = self.mode_at(now)
         self.target_bps, self.link_state, self.last_link_time = float(target_bps), int(state), now

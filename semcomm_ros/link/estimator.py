@@ -82,6 +82,11 @@ class LinkConfig:
     overuse_queue_ms: float = field(default=15.0, metadata=describe(
         "Over-use also needs the latest delay this far above the base (min) delay, ms "
         "(filters jitter from busy hosts: a real queue has built up)"))
+    max_queue_ms: float = field(default=100.0, metadata=describe(
+        "A standing queue above this (the least delay of the last three frames above the "
+        "base delay) is congestion whatever the delay trend says, ms (LEDBAT-like target queue). "
+        "At low frame rates a frame is a large share of the bottleneck queue, and the trend "
+        "of a few frames a second lags the queue by several frames"))
     cut_interval_s: float = field(default=0.5, metadata=describe(
         "At most one cut (over-use or loss) per this many seconds (about a feedback round trip)"))
     trendline_window: int = field(default=20, metadata=describe(
@@ -103,12 +108,27 @@ class LinkConfig:
     cruise_hold_s: float = field(default=1.0, metadata=describe(
         "After a cut, hold the cruise target this long before increasing again, seconds "
         "(BBR's cruise phase: fewer cuts, a shorter queue)"))
+    max_normal_gain: float = field(default=1.08, metadata=describe(
+        "Near the last congestion point the slow growth stops at this x the capacity "
+        "estimate (on the wire ~1.07 x: budget headroom and codec fill): at a few frames a "
+        "second each frame is a large share of the bottleneck queue, and a few frames sent "
+        "above the link rate overflow it; growth of the link itself shows as delivered rate "
+        "above the last congestion point and starts PROBING"))
+    probe_interval_s: float = field(default=1.0, metadata=describe(
+        "Held at max_normal_gain x capacity this long without congestion: probe (PROBING) "
+        "for more, seconds (BBR probes for bandwidth every few round trips)"))
     increase_per_s: float = field(default=0.08, metadata=describe(
         "Growth of the target per second near the capacity estimate (GCC: 8 %/s)"))
-    probe_increase_per_s: float = field(default=0.5, metadata=describe(
+    probe_increase_per_s: float = field(default=1.5, metadata=describe(
         "Growth per second while PROBING (no congestion at probe_hold_ratio for probe_wait_s, "
         "or at start: the link may have grown): exponential, like BBR startup but x1.5/s, "
         "as frame-level feedback lags ~0.5 s"))
+    probe_gain: float = field(default=1.35, metadata=describe(
+        "While PROBING the target is at most gain x the capacity estimate (the delivered-rate "
+        "max filter): the sender offers at most this much more than the link has shown it "
+        "carries, so a sender that does not fill its budget (app-limited) cannot run the "
+        "target up to max_bps, and each feedback round can raise the measured rate by up to "
+        "the gain (BBR startup: 2/ln 2)"))
     probe_hold_ratio: float = field(default=1.05, metadata=describe(
         "Near the last congestion point the target grows slowly (increase_per_s); once the "
         "delivered rate exceeds this x the delivered rate at the last over-use for "
@@ -145,7 +165,10 @@ class LinkConfig:
         positive = ("window_s", "stale_after_s", "frame_rate", "capacity_window_s",
                     "base_delay_window_s", "cut_interval_s", "increase_per_s", "cruise_hold_s",
                     "probe_increase_per_s", "max_drain_s", "stale_intervals",
-                    "trendline_gain", "cruise_gain")
+                    "trendline_gain", "cruise_gain", "max_queue_ms", "max_normal_gain",
+                    "probe_interval_s")
+        if self.probe_gain < 1:
+            raise ConfigError("link: probe_gain must be >= 1")
         for name in positive:
             if not getattr(self, name) > 0:
                 raise ConfigError(f"link: {name} must be > 0")
@@ -236,6 +259,10 @@ class LinkEstimator:
         self._seen: deque[int] = deque(maxlen=64)
         self._count = 0  # reports since start / resume
         self._last_cut = float("-inf")
+        self._count_at_cut = -1  # reports seen at the last over-use cut
+        self._seq_at_overuse = -10  # newest sequence reported at the last over-use cut
+        self._newest_lost = -1  # newest sequence known lost
+        self._lost_at_cut = -1  # ... at the last loss cut
         self._resume_pending = False
         self._resume_time: float | None = None
         self._restales = 0
@@ -244,7 +271,9 @@ class LinkEstimator:
         self._congestion_rate: float | None = None  # delivered rate at the last over-use
         self._cruise_since = float("-inf")
         self._hold_since = float("-inf")
+        self._bound_since = float("inf")
         self._delivered = 0.0
+        self._standing_ms = 0.0
         self._last_est: LinkEstimate | None = None
 
     # ---------------------------------------------------------------- reports
@@ -289,8 +318,13 @@ class LinkEstimator:
         return True
 
     def _serialization(self, nbytes: int) -> float:
-        """Seconds a frame of nbytes takes at the capacity estimate."""
-        rate = self.capacity() or self._target
+        """Seconds a frame of nbytes takes at the capacity estimate.
+
+        (Never at less than the target: frames are sized for the target, and a capacity
+        estimate below it may come from an app-limited sender, e.g. the small frames of a
+        start-up back-off; a too-low rate would turn a frame's size into a fake queue.)
+        """
+        rate = max(self.capacity(), self._target)
         return 8.0 * nbytes / rate if rate > 0 else 0.0
 
     def _restart_sequence(self) -> None:
@@ -371,9 +405,16 @@ class LinkEstimator:
         seqs = [r.sequence for r in reps]
         expected = max(seqs) - min(seqs) + 1
         loss = max(0.0, 1.0 - len(set(seqs)) / expected)
+        got = set(seqs)
+        self._newest_lost = max((q for q in range(min(seqs), max(seqs)) if q not in got),
+                                default=self._newest_lost)
         base = min(d for _, d in self._delays) if self._delays else min(delays)
         latest = [d for _, d in list(self._delays)[-2:]]
         queue = max(0.0, (min(latest) - base) * 1e3) if latest else 0.0
+        last3 = [d for _, d in list(self._delays)[-3:]]
+        # a standing queue: every one of the last three frames waited (one or two late
+        # receive stamps from a busy host are not a queue)
+        self._standing_ms = max(0.0, (min(last3) - base) * 1e3) if len(last3) == 3 else 0.0
         return delivered, float(np.median(delays)) * 1e3, loss, queue
 
     def _bottlenecked(self, k: int = 2) -> bool:
@@ -432,7 +473,9 @@ class LinkEstimator:
             held = cfg.initial_bps
         held = float(np.clip(held, cfg.min_bps, cfg.max_bps))
         self._reset_capacity(held, self._last_receive)
-        self._congestion_rate = held
+        # after a short silence the resume rate is a guess below the old capacity, not a
+        # congestion point: probe up from it (BBR restarts its startup after idle)
+        self._congestion_rate = None if (short and not self._restales) else held
         self._target = cfg.cruise_gain * held
         self._resume_time = now
         self._state = LinkStateCode.NORMAL
@@ -444,10 +487,19 @@ class LinkEstimator:
         capacity = self.capacity()
         if self._resume_time is not None and now - self._resume_time > cfg.resume_guard_s:
             self._restales = 0
-        congested = queue > cfg.overuse_queue_ms and (
-            usage == Usage.OVERUSING or self._bottlenecked())
+        congested = self._standing_ms > cfg.max_queue_ms or (queue > cfg.overuse_queue_ms and (
+            usage == Usage.OVERUSING or self._bottlenecked()))
         if congested:
-            if self._state != st.OVERUSE or now - self._last_cut >= cfg.cut_interval_s:
+            # a second cut needs reports of frames sent after the first one took effect:
+            # the frames already in flight still arrive late, and are not new congestion
+            # (TCP: one reduction per window)
+            draining = self._last_seq is not None \
+                and self._last_seq <= self._seq_at_overuse + self._in_flight()
+            if (self._state != st.OVERUSE or now - self._last_cut >= cfg.cut_interval_s) \
+                    and self._count != self._count_at_cut and not draining:
+                self._count_at_cut = self._count
+
+                self._seq_at_overuse = self._last_seq if self._last_seq is not None else -1
                 rate = self._recent_rate() or capacity
                 self._target = min(self._target, cfg.decrease_factor * rate)
                 self._reset_capacity(rate, self._last_receive)
@@ -464,9 +516,14 @@ class LinkEstimator:
                 self._reset_capacity(self._recent_rate() or capacity, self._last_receive)
             else:
                 self._reset_capacity(capacity, self._last_receive)
-            if now - self._last_cut >= cfg.cut_interval_s:
+            # one cut per new loss: at a few frames a second one lost frame is 10-20 % of
+            # the window for 2 s, and must not cut again and again
+            if now - self._last_cut >= cfg.cut_interval_s \
+                    and self._newest_lost != self._lost_at_cut \
+                    and self._newest_lost > self._seq_at_overuse + self._in_flight():
                 self._target *= 1.0 - 0.5 * loss
                 self._last_cut = now
+                self._lost_at_cut = self._newest_lost
             self._state = st.LOSS
             return
         if usage == Usage.UNDERUSING or (
@@ -484,17 +541,44 @@ class LinkEstimator:
         elif now - self._cruise_since < cfg.cruise_hold_s:
             pass  # cruise a while before probing above the last congestion point
         elif self._congestion_rate is None:
-            self._target *= (1.0 + cfg.probe_increase_per_s) ** dt
-            self._state = st.PROBING
+            self._probe(dt, capacity)
         else:
             # near the last congestion point: slow growth (GCC); once the link delivers
             # clearly more than it did then, it has grown: wait a little, then probe fast
-            self._target *= (1.0 + cfg.increase_per_s) ** dt
+            # ... and at most to max_normal_gain x capacity; held there without congestion
+            # for probe_interval_s, probe anyway (BBR's periodic bandwidth probe)
+            grown = self._target * (1.0 + cfg.increase_per_s) ** dt
+            bound = cfg.max_normal_gain * capacity
+            self._target = min(grown, max(bound, self._target))
+            if self._target < bound:
+                self._bound_since = now
             if self._delivered < cfg.probe_hold_ratio * self._congestion_rate:
                 self._hold_since = now
-            elif now - self._hold_since >= cfg.probe_wait_s:
+            if now - self._hold_since >= cfg.probe_wait_s \
+                    or now - self._bound_since >= cfg.probe_interval_s:
                 self._congestion_rate = None
                 self._state = st.PROBING
+
+    def _probe(self, dt: float, capacity: float) -> None:
+        """PROBING: grow the target, at most probe_gain x what the link has delivered."""
+        cfg = self.config
+        grown = self._target * (1.0 + cfg.probe_increase_per_s) ** dt
+        bound = cfg.probe_gain * capacity if capacity > 0 else grown
+        # the bound stops growth; it never cuts (the delivered rate of an app-limited sender,
+        # e.g. keep-alives or the small frames of a back-off, says nothing of the link)
+        self._target = min(grown, max(bound, self._target))
+        self._state = LinkStateCode.PROBING
+
+    def _in_flight(self) -> int:
+        """Frames sent before a cut made now reaches the sender.
+
+        A loss among them is the congestion already answered: a one-way delay, a frame
+        interval and a LinkState period of frames, plus one.
+        """
+        fps = self._frame_rate() if self._reports else self.config.frame_rate
+        delays = [d for _, d in self._delays]
+        owd = max(0.0, float(np.median(delays)) - min(delays)) if delays else 0.0
+        return int(math.ceil(fps * (owd + 0.1 + 1.0 / fps))) + 1
 
     def _recent_rate(self) -> float:
         """Max delivery sample of the last second: what the busy link just delivered.

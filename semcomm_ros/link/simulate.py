@@ -1,7 +1,10 @@
 """Deterministic closed-loop link simulator for the estimator (no ROS, no sockets).
 
-A robot sends one frame per camera period; its size follows the estimator's
-target (``target x headroom / fps``, the codec filling 93-97 % of that budget);
+A camera delivers one frame per period; the robot's real
+:class:`~semcomm_ros.link.budget.BudgetController` (the encoder node's, with its
+capacity guard, frame-rate reduction, keep-alive, unanswered-frame back-off and
+frame-level pacer) turns the published LinkState into a byte budget or a skip, and
+the codec fills 93-97 % of that budget;
 the frame's bytes go as ~1400-byte packets (all at once, or paced) into a
 bottleneck: a FIFO served at the capacity of a trace (time, bit/s), tail-dropping
 a packet that would wait longer than ``max_queue_delay_s`` (like tc tbf
@@ -12,7 +15,7 @@ reports it to the estimator after ``feedback_delay_s``; the estimator publishes
 at ``publish_hz``; the robot applies the published target after
 ``control_delay_s``. A capacity of 0 is an outage: every packet is dropped and
 the queue flushed (like netem loss 100 %). While the estimator says STALE the
-robot sends a semantics-only keep-alive (``keepalive_bytes`` at ``keepalive_hz``).
+budget controller sends semantics-only keep-alives.
 
 Run a scenario with :func:`simulate`, score it with :func:`phase_metrics`.
 ``python -m semcomm_ros.link.simulate`` prints the standard scenarios.
@@ -27,6 +30,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from semcomm_ros.link.budget import BudgetConfig, BudgetController, BudgetMode
 from semcomm_ros.link.estimator import (
     FrameReportSample,
     LinkConfig,
@@ -47,11 +51,8 @@ class SimConfig:
     max_queue_delay_s: float = 0.3
     packet_bytes: int = 1400
     packet_overhead_bytes: int = 50      # RTPS/UDP/IP headers on the wire, per packet
-    headroom: float = 0.95               # encoder: budget = target x headroom / fps
     fill: tuple[float, float] = (0.93, 0.97)  # codec uses this share of the budget
-    min_frame_bytes: int = 100           # the semantic layer alone
-    keepalive_hz: float = 2.0
-    keepalive_bytes: int = 100
+    min_frame_bytes: int = 100           # the semantic layer alone (a smaller budget: this)
     pacing_factor: float = 0.0           # > 0: packets of a frame leave at factor x target
     feedback_delay_s: float = 0.03
     publish_hz: float = 10.0
@@ -59,10 +60,14 @@ class SimConfig:
     clock_offset_s: float = 0.0          # base clock = robot clock + offset
     jitter_prob: float = 0.0             # per frame: receive stamp late by U(jitter_ms)
     jitter_ms: tuple[float, float] = (20.0, 80.0)
+    receiver_start_s: float = 0.0        # the base station reports only frames arriving after
     loss_bursts: list[tuple[float, float, float]] = field(default_factory=list)  # (t, dur, p)
     seed: int = 1
     step_s: float = 0.001
     link: LinkConfig = field(default_factory=LinkConfig)
+    budget: BudgetConfig = field(default_factory=BudgetConfig)  # the encoder's controller
+    default_budget_bytes: int = 6000     # encoder: budget before any LinkState
+    max_budget_bytes: int = 200_000      # encoder: largest budget
 
 
 @dataclass
@@ -112,30 +117,32 @@ def simulate(cfg: SimConfig) -> SimResult:
     reports: deque[tuple[float, FrameReportSample]] = deque()
     states: deque[tuple[float, LinkEstimate]] = deque()
     visible: LinkEstimate | None = None
+    robot = BudgetController(cfg.budget, cfg.default_budget_bytes, cfg.max_budget_bytes)
+    robot_reports: deque[float] = deque()  # times FrameReports reach the robot
     last_base_stamp = -math.inf
-    next_frame, next_publish, last_keepalive = 0.0, 0.0, -math.inf
+    next_frame, next_publish = 0.0, 0.0
     credit = 0.0
     steps = int(round(cfg.duration_s / cfg.step_s))
     for k in range(steps + 1):
         t = k * cfg.step_s
         while states and states[0][0] <= t:
             visible = states.popleft()[1]
+            robot.on_link_state(t, visible.estimated_throughput_bps, int(visible.state),
+                                visible.capacity_bps)
+        while robot_reports and robot_reports[0] <= t:
+            robot_reports.popleft()
+            robot.on_report(t)
         if t + 1e-9 >= next_frame:
             next_frame += 1.0 / cfg.fps
-            target = visible.estimated_throughput_bps if visible else cfg.link.initial_bps
-            stale = visible is not None and visible.state == LinkStateCode.STALE
-            send = True
-            if stale:
-                send = t - last_keepalive >= 1.0 / cfg.keepalive_hz - 1e-9
-                size = cfg.keepalive_bytes
-                if send:
-                    last_keepalive = t
-            else:
-                size = max(cfg.min_frame_bytes, int(target * cfg.headroom / 8.0 / cfg.fps
-                                                     * rng.uniform(*cfg.fill)))
-            if send:
+            decision = robot.on_camera_frame(t, t)
+            if decision.send:
+                target = visible.estimated_throughput_bps if visible else cfg.link.initial_bps
+                size = max(min(cfg.min_frame_bytes, decision.budget_bytes),
+                           int(decision.budget_bytes * rng.uniform(*cfg.fill)))
+                keepalive = decision.mode is BudgetMode.KEEPALIVE
+                robot.sent(t, size)
                 idx = len(frames)
-                frames.append(SimFrame(idx, t, size, target, stale))
+                frames.append(SimFrame(idx, t, size, target, keepalive))
                 n_pkts = max(1, math.ceil(size / cfg.packet_bytes))
                 packets_left[idx] = n_pkts
                 pace = cfg.pacing_factor * target / 8.0 if cfg.pacing_factor > 0 else 0.0
@@ -169,7 +176,8 @@ def simulate(cfg: SimConfig) -> SimResult:
             credit -= wire
             queued_bytes -= wire
             packets_left[idx] -= 1
-            if packets_left[idx] == 0 and idx not in lost:
+            if packets_left[idx] == 0 and idx not in lost \
+                    and t >= cfg.receiver_start_s:  # (before: no decoder to report it)
                 f = frames[idx]
                 f.delivered, f.receive_time = True, t + cfg.step_s + cfg.prop_delay_s
                 stamp = f.receive_time
@@ -179,6 +187,7 @@ def simulate(cfg: SimConfig) -> SimResult:
                 last_base_stamp = stamp
                 reports.append((stamp + cfg.feedback_delay_s, FrameReportSample(
                     f.sequence, f.bytes, f.send_time, stamp + cfg.clock_offset_s)))
+                robot_reports.append(stamp + 2 * cfg.feedback_delay_s)
         while reports and reports[0][0] <= t:
             due, rep = reports.popleft()
             est.add_report(rep, now=due + cfg.clock_offset_s)
@@ -296,6 +305,9 @@ def main() -> None:  # pragma: no cover - a report for humans
                                    [(0, 20), (20, 40), (40, 60)]),
         "outage 10 s at 1 Mbit/s": (SimConfig(outage_trace(), 35.0), [(0, 10), (20, 35)]),
     }
+    runs["step, 5 fps, base station up after 6 s"] = (
+        SimConfig([(0.0, 4e6), (26.0, 0.5e6), (46.0, 2e6)], 66.0, fps=5.0,
+                  receiver_start_s=6.0), [(6, 26), (26, 46), (46, 66)])
     for name, (cfg, phases) in runs.items():
         res = simulate(cfg)
         print(name)

@@ -46,17 +46,40 @@ def test_starts_in_starting_state_with_initial_target():
     assert e.seconds_since_report == -1.0
 
 
-def test_app_limited_link_probes_upward():
-    est = LinkEstimator(LinkConfig(initial_bps=400_000))
+def test_app_limited_link_probes_but_the_target_stays_near_what_is_delivered():
+    """A sender that does not fill its budget (4.5 kB frames: 360 kbit/s) on a 4 Mbit/s link.
+
+    The estimator probes (the link may carry more), but it cannot learn the link from an
+    app-limited sender: the target stays within probe_gain x the delivered rate instead of
+    running up to max_bps (measured before this bound: 3-50 Mbit/s targets in the demo).
+    """
+    cfg = LinkConfig(initial_bps=400_000)
+    est = LinkEstimator(cfg)
     f = Feed(est)
-    first = f.run(1.0, 4500, 4e6)
+    f.run(1.0, 4500, 4e6)
     last = f.run(3.0, 4500, 4e6)  # the sender keeps its frames: app-limited, no queue
     assert last.state == LinkStateCode.PROBING
-    assert last.estimated_throughput_bps > 1.5 * first.estimated_throughput_bps
+    assert last.estimated_throughput_bps <= cfg.probe_gain * 360_000 * 1.1
+    assert last.estimated_throughput_bps >= 400_000  # the bound never cuts the target
     assert last.delivered_rate_bps == pytest.approx(360_000, rel=0.1)
     assert last.one_way_delay_ms == pytest.approx(30 + 9, abs=2)  # base + serialization
     assert last.loss_fraction == 0.0
     assert last.recommended_frame_rate == pytest.approx(10.0, rel=0.01)
+
+
+def test_probing_follows_a_sender_that_fills_its_budget():
+    """Each frame fills the recommended budget: the target and the frames grow.
+
+    They grow until the link's 4 Mbit/s shows as a queue; from 400 kbit/s in a few seconds.
+    """
+    est = LinkEstimator(LinkConfig(initial_bps=400_000))
+    f = Feed(est)
+    seen = []
+    for _ in range(60):
+        e = f.run(0.1, f.last.recommended_frame_bytes if f.last else 4750, 4e6)
+        seen.append(e.estimated_throughput_bps)
+    assert max(seen[:30]) >= 3.2e6  # within 3 s: x8 from the start
+    assert 0.6 * 4e6 <= seen[-1] <= 1.3 * 4e6
 
 
 def test_sending_over_capacity_is_overuse_and_cuts_to_delivered():
@@ -105,7 +128,8 @@ def test_outage_holds_capacity_and_resumes_at_once():
     held = [f.silence(0.1) for _ in range(100)]  # 10 s without any report
     stale = [e for e in held if e.state == LinkStateCode.STALE]
     assert len(stale) >= 85  # STALE within ~1 s of the last arrival
-    assert all(e.capacity_bps == pytest.approx(cap, rel=1e-6) for e in stale)  # no decay
+    assert stale[0].capacity_bps == pytest.approx(cap, rel=0.02)
+    assert all(e.capacity_bps == stale[0].capacity_bps for e in stale)  # held: no decay
     assert all(e.estimated_throughput_bps == cfg.min_bps for e in stale)  # keep-alive
     assert all(e.recommended_frame_bytes == cfg.min_frame_bytes for e in stale)
     assert stale[-1].seconds_since_report > 9.0
@@ -181,3 +205,39 @@ def test_sender_restart_resets_sequence_tracking():
 def test_invalid_config_rejected(kwargs):
     with pytest.raises(ConfigError):
         LinkConfig(**kwargs).validate()
+
+
+def test_a_loss_at_a_low_frame_rate_cuts_once():
+    """At 5 frames/s two lost frames are 20 % of the 2 s window for 2 s: one cut.
+
+    One loss event, one cut (before: a cut every cut_interval_s while they stayed in the
+    window).
+    """
+    est = LinkEstimator(LinkConfig(initial_bps=1_000_000))
+    f = Feed(est, fps=5.0)
+    f.run(4.0, 20_000, 1e6)
+    before = f.last.estimated_throughput_bps
+    lost = f.seq + 2
+    targets = [f.run(0.2, 20_000, 1e6, drop=lambda s: s in (lost, lost + 1))
+               .estimated_throughput_bps for _ in range(15)]
+    cuts = sum(1 for a, b in zip([before] + targets, targets) if b < 0.97 * a)
+    assert cuts == 1, targets
+    assert min(targets) >= 0.85 * before  # (1 - 0.5 x ~0.2)
+
+
+def test_normal_growth_stops_near_the_capacity_then_probes():
+    """Near the last congestion point the target grows at most to max_normal_gain x capacity.
+
+    Held there without congestion, it probes (PROBING) after probe_interval_s.
+    """
+    cfg = LinkConfig(initial_bps=1_000_000)
+    est = LinkEstimator(cfg)
+    f = Feed(est)
+    f.run(3.0, 12_000, 1e6)  # 0.96 Mbit/s into 1 Mbit/s: a queue, a cut
+    states = []
+    for _ in range(40):  # the sender keeps 10 kB frames (0.8 Mbit/s): no congestion
+        e = f.run(0.1, 10_000, 1e6)
+        states.append(e.state)
+        if e.state == LinkStateCode.NORMAL:
+            assert e.estimated_throughput_bps <= cfg.max_normal_gain * e.capacity_bps * 1.01
+    assert LinkStateCode.PROBING in states
