@@ -156,6 +156,10 @@ def test_phase_stats_and_targets():
     assert s.in_budget == 1.0 and s.psnr_key == 33.0
     assert s.encode_p50_ms == pytest.approx(30, abs=0.5)
     assert s.network_p50_ms == pytest.approx(50, abs=0.5)
+    # sent in [2, 10): 40 frames of 1900 B; 1900 / 2000 of the budget: not app-limited
+    assert s.sent_kbit == pytest.approx(8 * 1900 * 40 / 8 / 1000, rel=0.03)
+    assert s.app_limited == 0.0
+    assert s.offered_utilisation == pytest.approx(1.0, rel=0.03)
     assert resume_after_outage(rows, tl) == [(12, pytest.approx(0.08, abs=0.01))]
     result = analyse({SEMCOMM: run}, tl)
     assert result["cpu"][SEMCOMM]["encoder_node"] == pytest.approx(0.5)  # half a core
@@ -165,3 +169,7 @@ def test_phase_stats_and_targets():
     assert got["after a 10 s outage, frames flow again within 1 s of the link's return"] is True
     assert got["memory flat"] is True                             # 400 -> 404 MiB after 10 s
     assert got["goodput >= 85 % of capacity in every phase"] is False  # 1900 B x 5 = 76 kbit/s
+    # ... all of what the sender offered arrived (frames lost in the outage are outside
+    # the live phases)
+    assert got["(not an issue target) goodput >= 85 % of min(capacity, what the sender "
+               "offered) in every phase"] is True
