@@ -23,9 +23,14 @@ capacity estimate (``capacity``, ``LinkState.capacity_bps``). Sources:
   at once to ``cruise_gain`` x capacity, holds ``cruise_hold_s``, then grows slowly
   (``increase_per_s``, GCC's 8 %/s near the last congestion point). With no congestion
   point known (start), or once the delivered rate has stayed above ``probe_hold_ratio`` x
-  the rate at the last over-use for ``probe_wait_s`` (the link has grown), PROBING grows
-  the target by ``probe_increase_per_s`` until the delay or the delivery samples say the
-  link is full.
+  the rate at the last over-use for ``probe_wait_s`` (the link has grown), or after
+  ``probe_interval_s`` at the ``max_normal_gain`` x capacity bound, PROBING grows the
+  target by ``probe_increase_per_s`` until the delay or the delivery samples say the
+  link is full, never above ``probe_gain`` x capacity (an app-limited sender, whose
+  codec needs less than its budget, cannot run the target away).
+* **Standing queue**: the least delay of the last three frames above the base delay over
+  ``max_queue_ms`` is congestion whatever the trend says (low frame rates). One cut per
+  window: frames in flight when a cut was made do not cut again, by delay or by loss.
 * **STALE** (no report for ``stale_after_s``, or ``stale_intervals`` frame
   intervals if longer): the target drops to ``min_bps`` (keep-alive) but the
   capacity is *held*; the first report after the silence resumes at
@@ -121,8 +126,8 @@ class LinkConfig:
         "Growth of the target per second near the capacity estimate (GCC: 8 %/s)"))
     probe_increase_per_s: float = field(default=1.5, metadata=describe(
         "Growth per second while PROBING (no congestion at probe_hold_ratio for probe_wait_s, "
-        "or at start: the link may have grown): exponential, like BBR startup but x1.5/s, "
-        "as frame-level feedback lags ~0.5 s"))
+        "or at start: the link may have grown): exponential, x2.5/s, bounded by probe_gain "
+        "x capacity (the delivered rate sets the pace, as in BBR startup)"))
     probe_gain: float = field(default=1.35, metadata=describe(
         "While PROBING the target is at most gain x the capacity estimate (the delivered-rate "
         "max filter): the sender offers at most this much more than the link has shown it "
