@@ -46,6 +46,11 @@ class DetectorConfig:
         "the other core of a small robot computer to the texture coder"))
     every_n_frames: int = field(default=1, metadata=describe(
         "run the detector every n frames, reuse its result in between"))
+    pipelined: bool = field(default=True, metadata=describe(
+        "auto coder: run the detector in a second thread while the texture is coded, "
+        "weighted by the previous frame's detections (the weight map's soft edges cover a "
+        "frame of motion); the objects sent are the current frame's. Encode time becomes "
+        "max(detector, texture) instead of their sum on two or more cores"))
     use_hog: bool = field(default=True, metadata=describe("fallback: HOG people detector"))
     use_faces: bool = field(default=False, metadata=describe("fallback: Haar frontal faces"))
     use_motion: bool = field(default=True, metadata=describe(

@@ -6,11 +6,19 @@ and weight-map resolution, in that order, if the budget is tiny); the texture
 coder then spends what is left. ``frame.bytes_used`` is the exact wire size
 (``len(pack(frame))``) and stays within the budget whenever the smallest
 semantic layer fits.
+
+Pipelined detection (``detector.pipelined``, auto coder): the detector runs in a
+second thread on the current frame while the texture is coded with the weight
+map of the previous frame's detections; then the current detections replace the
+objects and the weight map sent, and the semantic layer is fitted again into
+what the texture left (the room reserved for it was the previous frame's
+semantic size with a margin).
 """
 from __future__ import annotations
 
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -34,6 +42,10 @@ MAP_SHARE = 0.04  # the weight map may take this share of the budget before it i
 # auto coder: above this share of the budget the semantic layer sheds the masks, then the
 # objects, of non-key objects (key objects always go), so thin links keep bytes for pixels
 SEMANTIC_SHARE = 0.3
+# pipelined detection: room kept for the current frame's semantic layer while the texture
+# is coded = the previous frame's semantic bytes x this, plus SEMANTIC_MARGIN bytes
+SEMANTIC_RESERVE = 1.15
+SEMANTIC_MARGIN = 24
 
 
 class EncoderInputError(ValueError):
@@ -66,6 +78,8 @@ class SemanticEncoder:
         self.last_weight_map = np.zeros((0, 0), np.float32)
         self.last_detections: list[Detection] = []
         self._frames = 0
+        self._last_size: tuple[int, int] | None = None  # image size of last_detections
+        self._pool: ThreadPoolExecutor | None = None    # the pipelined detector's thread
 
     def update_config(self, cfg: CodecConfig) -> None:
         """Apply a new configuration; rebuilds only the parts whose section changed."""
@@ -120,22 +134,22 @@ class SemanticEncoder:
         if budget < 0:
             raise EncoderInputError("byte_budget must be >= 0")
         height, width = image.shape[:2]
-        if self._frames % self.cfg.detector.every_n_frames == 0 or \
-                any(d.mask is not None and d.mask.shape != (height, width)
-                    for d in self.last_detections):
+        detect_now = self._frames % self.cfg.detector.every_n_frames == 0 or \
+            any(d.mask is not None and d.mask.shape != (height, width)
+                for d in self.last_detections)
+        pending = None
+        if detect_now and self._pipelined((height, width)):
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(1, thread_name_prefix="semcomm-detect")
+            pending = self._pool.submit(self.detector.detect, image)
+        elif detect_now:
             self.last_detections = self.detector.detect(image)
+        self._last_size = (height, width)
         self._frames += 1
-        wcfg = self.cfg.weights
-        weight_map, weights = build_weight_map(self.last_detections, height, width, wcfg,
-                                               self._priorities)
-        self.last_weight_map = weight_map
         frame = CodedFrame(sequence=int(sequence) & 0xFFFFFFFF, source_width=width,
                            source_height=height, byte_budget=min(budget, 0xFFFFFFFF),
                            source_encoding=source_encoding)
-        frame.objects = build_objects(self.last_detections, weights, height, width,
-                                      self.cfg.texture.object_padding, self.cfg.texture.mask_cells,
-                                      box_grid(width, height, budget))
-        frame.weight_map = self._weight_map_for(weight_map, budget)
+        weight_map = self._semantic_layer(frame, self.last_detections, width, height, budget)
         video = self.cfg.texture.coder == "video"
         region = self.cfg.texture.coder == "region"
         gist = make_gist(image, self.cfg.texture.gist_width, self.cfg.texture.gist_quality) \
@@ -145,7 +159,19 @@ class SemanticEncoder:
         semantic_bytes = self._fit_semantics(frame, image, weight_map, budget)
         if self.cfg.texture.coder == "auto" and semantic_bytes > SEMANTIC_SHARE * budget:
             semantic_bytes = self._shed_minor_objects(frame, int(SEMANTIC_SHARE * budget))
-        frame.level = self.coder.code(image, frame, weight_map, budget - semantic_bytes)
+        if pending is not None:  # room for the current frame's semantic layer
+            semantic_bytes = int(semantic_bytes * SEMANTIC_RESERVE) + SEMANTIC_MARGIN
+        try:
+            frame.level = self.coder.code(image, frame, weight_map, budget - semantic_bytes)
+        finally:
+            if pending is not None:
+                self.last_detections = pending.result()
+        if pending is not None:  # the current objects and weight map replace the previous
+            self._semantic_layer(frame, self.last_detections, width, height, budget)
+            if self._packed(frame) > budget:  # minor objects first, key objects last
+                self._shed_minor_objects(frame, budget)
+            if self._packed(frame) > budget:
+                self._fit_semantics(frame, image, self.last_weight_map, budget)
         if video and not frame.background and gist[3]:
             set_gist(frame, gist)  # no video packet this time: send the gist if it fits
             if len(pack(frame, self.cfg.limits)) > budget:
@@ -156,6 +182,30 @@ class SemanticEncoder:
             size = len(pack(frame, self.cfg.limits))
         frame.bytes_used = size
         return frame
+
+    def _pipelined(self, size: tuple[int, int]) -> bool:
+        """Run this frame's detector beside the texture coder.
+
+        Needs a previous frame of the same size, whose detections weigh the texture
+        meanwhile.
+        """
+        return self.cfg.detector.pipelined and self.cfg.texture.coder == "auto" \
+            and self._last_size == size
+
+    def _packed(self, frame: CodedFrame) -> int:
+        return len(pack(frame, self.cfg.limits))
+
+    def _semantic_layer(self, frame: CodedFrame, detections: list[Detection], width: int,
+                        height: int, budget: int) -> np.ndarray:
+        """Weight map, objects and quantised map of ``detections`` into ``frame``."""
+        weight_map, weights = build_weight_map(detections, height, width, self.cfg.weights,
+                                               self._priorities)
+        self.last_weight_map = weight_map
+        frame.objects = build_objects(detections, weights, height, width,
+                                      self.cfg.texture.object_padding, self.cfg.texture.mask_cells,
+                                      box_grid(width, height, budget))
+        frame.weight_map = self._weight_map_for(weight_map, budget)
+        return weight_map
 
     def _weight_map_for(self, weight_map: np.ndarray, budget: int) -> np.ndarray:
         """Quantised map, coarser (cell x2, up to 128 px) while it costs > 4 % of the budget."""

@@ -116,3 +116,57 @@ def test_region_coder_resends_a_background_reported_lost(scripted, vtest_frames)
     enc.feedback(0, False)  # the background itself was lost
     fourth = enc.encode(vtest_frames[0], byte_budget=4000, sequence=3)
     assert fourth.background
+
+
+class _ThreadRecordingDetector:
+    """Frame k's detections: one object whose label names k; records the calling thread."""
+
+    name = "recording"
+    LABELS = ("person", "car", "bicycle", "dog", "bus", "truck")
+
+    def __init__(self, objects: int = 1):
+        self.calls, self.threads, self.objects = 0, [], objects
+
+    def detect(self, image):
+        import threading
+
+        from semcomm_ros.codec.detect import Detection
+
+        self.threads.append(threading.get_ident())
+        label = self.LABELS[self.calls % len(self.LABELS)]
+        self.calls += 1
+        return [Detection(0, label, 0.9, (40 + 30 * i, 60, 40, 90)) for i in range(self.objects)]
+
+
+@pytest.mark.parametrize("budget", [400, 2500, 20000])
+def test_pipelined_detection_sends_the_current_objects_within_budget(vtest_frames, budget):
+    """The detector runs beside the texture coder (second thread); what is sent is still
+    the current frame's objects, and the frame fits its budget (the semantic layer is
+    fitted again after the texture)."""
+    import threading
+
+    det = _ThreadRecordingDetector(objects=6)
+    enc = SemanticEncoder(CodecConfig(), detector=det)  # auto coder, pipelined by default
+    assert enc.cfg.detector.pipelined
+    for k, image in enumerate(vtest_frames[:5]):
+        frame = enc.encode(image, byte_budget=budget, sequence=k)
+        enc.feedback(k, True)
+        assert frame.bytes_used == len(pack(frame)) and frame.bytes_used <= budget
+        assert frame.objects, "key objects are never shed"
+        assert {o.label for o in frame.objects} == {det.LABELS[k]}
+    main = threading.get_ident()
+    assert det.threads[0] == main                  # the first frame: nothing to weigh with yet
+    assert all(t != main for t in det.threads[1:])  # then beside the texture coder
+
+
+def test_sequential_detection_stays_available(vtest_frames):
+    import threading
+
+    cfg = CodecConfig()
+    cfg.detector.pipelined = False
+    det = _ThreadRecordingDetector()
+    enc = SemanticEncoder(cfg, detector=det)
+    for k, image in enumerate(vtest_frames[:3]):
+        frame = enc.encode(image, byte_budget=3000, sequence=k)
+        assert {o.label for o in frame.objects} == {det.LABELS[k]}
+    assert set(det.threads) == {threading.get_ident()}
