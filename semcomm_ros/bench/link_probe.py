@@ -38,7 +38,7 @@ BASE_FIELDS = ["kind", "t", "sequence", "bytes", "send_ns", "receive_ns", "stamp
                "target_bps", "delivered_bps", "trend_ms_per_s", "loss", "budget_bytes",
                "frame_rate", "state", "queue_delay_ms", "since_report_s", "psnr", "psnr_key"]
 ROBOT_FIELDS = ["kind", "t", "sequence", "stamp_ns", "send_ns", "budget", "bytes", "level",
-                "texture_mode", "objects"]
+                "texture_mode", "objects", "encode_ms"]
 
 #: LinkState fields recorded when the message has them (others engineers may add some)
 LINK_FIELDS = {"estimate_bps": "estimated_throughput_bps", "capacity_bps": "capacity_bps",
@@ -151,7 +151,8 @@ class RobotProbe(Node):
                           "stamp_ns": stamp, "send_ns": stamp_to_ns(m.send_stamp),
                           "budget": m.byte_budget, "bytes": m.bytes_used, "level": m.level,
                           "texture_mode": int(getattr(m, "texture_mode", 0)),
-                          "objects": len(m.objects)})
+                          "objects": len(m.objects),
+                          "encode_ms": round(float(getattr(m, "encode_time_ms", 0.0)), 1)})
         img = self.frames.pop(stamp, None)
         if img is not None and self.originals is not None and m.sequence % self.every == 0:
             boxes = np.array([[o.box.x_offset, o.box.y_offset, o.box.width, o.box.height]

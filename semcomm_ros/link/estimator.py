@@ -541,10 +541,12 @@ class LinkEstimator:
             return  # hold
         cruise = cfg.cruise_gain * capacity
         if self._target < cruise:
-            self._target = cruise  # back to what the link has shown it carries (BBR)
-            self._cruise_since = now
-        elif now - self._cruise_since < cfg.cruise_hold_s:
-            pass  # cruise a while before probing above the last congestion point
+            # back to what the link has shown it carries (BBR); the cruise hold counts from
+            # the last cut, not from here: a capacity that keeps rising (the link carries
+            # more and more) must not keep the target from growing or probing
+            self._target = cruise
+        if now - self._cruise_since < cfg.cruise_hold_s:
+            pass  # cruise a while after a cut before probing above the congestion point
         elif self._congestion_rate is None:
             self._probe(dt, capacity)
         else:
