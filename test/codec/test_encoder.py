@@ -140,9 +140,11 @@ class _ThreadRecordingDetector:
 
 @pytest.mark.parametrize("budget", [400, 2500, 20000])
 def test_pipelined_detection_sends_the_current_objects_within_budget(vtest_frames, budget):
-    """The detector runs beside the texture coder (second thread); what is sent is still
-    the current frame's objects, and the frame fits its budget (the semantic layer is
-    fitted again after the texture)."""
+    """The detector runs beside the texture coder; the current objects are still sent.
+
+    (In a second thread.) The frame fits its budget: the semantic layer is fitted again
+    after the texture.
+    """
     import threading
 
     det = _ThreadRecordingDetector(objects=6)
