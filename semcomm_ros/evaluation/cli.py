@@ -105,9 +105,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "every frame)")
     p.add_argument("--max-frames", type=int, default=0,
                    help="stop after this many frames per bag (default 0: all)")
-    p.add_argument("--detect-every", type=int, default=5,
+    p.add_argument("--detect-every", type=int, default=10,
                    help="recall / phantoms: the detector on every n-th decoded picture of "
-                        "every codec (default 5; 0: never)")
+                        "every codec (default 10; 0: never)")
     p.add_argument("--baselines", nargs="*", default=["webp", "x264"],
                    choices=["webp", "x264"], help="baselines at the same bytes (default both)")
     p.add_argument("--no-video", action="store_true", help="no side-by-side MP4")

@@ -38,9 +38,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from semcomm_ros.bench.metrics import box_iou, count_phantoms, quality
+from semcomm_ros.bench.metrics import box_iou, count_phantoms
 from semcomm_ros.codec.config import CodecConfig
 from semcomm_ros.codec.detect import Detection, Detector
+from semcomm_ros.evaluation.metrics import Reference
 from semcomm_ros.evaluation.settings import Budgets, Setting
 
 CODECS = ("ours", "webp", "x264")
@@ -259,25 +260,103 @@ class Ours:
         return (time.perf_counter() - start) * 1000
 
 
-class WebP:
-    """Per-frame WebP at the highest quality within the budget (``bench.codec.encode_still``)."""
+class Composition:
+    """Backend ``none`` without importing torch: the composite as the decoder made it."""
 
-    def __init__(self) -> None:
+    name = "none"
+
+    def reconstruct(self, decoded) -> np.ndarray:
+        """The composite (what ``reconstruction.backends.CompositionReconstructor`` returns)."""
+        return decoded.image.copy()
+
+
+def make_backend(recon_cfg):
+    """The configured reconstruction backend (``none``: :class:`Composition`, no torch import)."""
+    if recon_cfg is None or recon_cfg.backend == "none":
+        return Composition()
+    from semcomm_ros.reconstruction import make_reconstructor
+
+    return make_reconstructor(recon_cfg)
+
+
+class WebP:
+    """Per-frame WebP at the highest quality within the budget, the receiver upscaling.
+
+    The rule of ``bench.codec.encode_still``: full size when quality 1 fits, else
+    the largest of its sizes (``STILL_SCALES``) where it does; the search is warm
+    started from the previous frame's size and quality (2-3 encodes a frame instead
+    of up to 5 per size), so it may end a quality step or two away from it.
+    """
+
+    def __init__(self, q_max: int = 99) -> None:
         self.picture: np.ndarray | None = None
+        self.scale_index = 0
+        self.quality = 75
+        self.q_max = q_max
+        self._payload: tuple[bytes, int, int] | None = None
+
+    def _small(self, image: np.ndarray, index: int) -> np.ndarray:
+        from semcomm_ros.bench.codec import STILL_SCALES
+        from semcomm_ros.codec.region import resize_to
+
+        h, w = image.shape[:2]
+        scale = STILL_SCALES[index]
+        return resize_to(image, max(8, round(w * scale)), max(8, round(h * scale)))
+
+    def _fit(self, small: np.ndarray, budget: int, start: int) -> tuple[int, bytes] | None:
+        """Highest quality found to fit ``budget`` (secant on log size from ``start``)."""
+        from semcomm_ros.codec import imagecodec
+
+        best: tuple[int, bytes] | None = None
+        fail, q = self.q_max + 1, min(max(1, start), self.q_max)
+        points: list[tuple[int, float]] = []
+        for _ in range(5):
+            data = imagecodec.encode(small, "webp", q)
+            points.append((q, math.log(max(1, len(data)))))
+            if len(data) <= budget:
+                best = (q, data)
+            else:
+                fail = min(fail, q)
+            low = best[0] + 1 if best else 1
+            if low >= fail or (best and best[0] >= self.q_max) or (not best and q == 1):
+                break
+            slope = 0.025
+            if len(points) >= 2:
+                (qa, la), (qb, lb) = sorted(points[-2:])
+                if qb > qa and lb > la:
+                    slope = (lb - la) / (qb - qa)
+            guess = q + (math.log(budget) - 0.03 - points[-1][1]) / slope
+            q = int(min(max(math.floor(guess), low), fail - 1))
+        return best
 
     def encode(self, image: np.ndarray, budget: int) -> tuple[bytes, float]:
         """(payload, encode ms)."""
-        from semcomm_ros.bench.codec import encode_still
+        from semcomm_ros.bench.codec import STILL_SCALES
+        from semcomm_ros.codec import imagecodec
 
-        coded = encode_still([image], budget, "webp")
-        self._payload = coded.payloads[0]
-        return coded.payloads[0][0], coded.enc_ms[0]
+        start = time.perf_counter()
+        h, w = image.shape[:2]
+        while self.scale_index > 0 and len(imagecodec.encode(
+                self._small(image, self.scale_index - 1), "webp", 1)) <= budget:
+            self.scale_index -= 1  # a larger size fits again (at quality 1 at least)
+        while True:
+            small = self._small(image, self.scale_index)
+            best = self._fit(small, budget, self.quality)
+            if best is not None or self.scale_index == len(STILL_SCALES) - 1:
+                break
+            self.scale_index += 1
+            self.quality = 75
+        if best is None:  # nothing fits: the smallest size at quality 1, over budget
+            best = (1, imagecodec.encode(small, "webp", 1))
+        self.quality = best[0]
+        self._payload = (best[1], w, h)
+        return best[1], (time.perf_counter() - start) * 1000
 
     def decode(self, delivered: bool) -> float:
         """Decode the last payload when delivered; returns ms."""
         from semcomm_ros.bench.codec import decode_still
 
-        if not delivered:
+        if not delivered or self._payload is None:
             return 0.0
         images, times = decode_still([self._payload], [False])
         self.picture = images[0]
@@ -361,7 +440,7 @@ class X264:
 class ReplayOptions:
     """How much is measured besides the per-frame metrics."""
 
-    detect_every: int = 5            # detector on decoded pictures every n-th frame (0: never)
+    detect_every: int = 10           # detector on decoded pictures every n-th frame (0: never)
     baselines: tuple[str, ...] = BASELINES
     video: bool = True               # side-by-side MP4
     video_height: int = 240          # tile height in the MP4
@@ -452,14 +531,13 @@ def run_setting(frames: BagFrames, detections: list[list[tuple]], setting: Setti
 
     from semcomm_ros.codec.detect import make_detector
     from semcomm_ros.evaluation.video import VideoWriter
-    from semcomm_ros.reconstruction import make_reconstructor
 
     options = options or ReplayOptions()
     out.mkdir(parents=True, exist_ok=True)
     start_wall = time.perf_counter()
     cfg = copy.deepcopy(cfg)
     cfg.rate.frame_rate = frames.fps
-    reconstructor = make_reconstructor(recon_cfg)
+    reconstructor = make_backend(recon_cfg)
     ours = Ours(cfg, reconstructor)
     budgets = Budgets(setting, frames.fps, budget_cfg)
     checker = make_detector(cfg.detector) if options.detect_every > 0 else None
@@ -495,9 +573,10 @@ def run_setting(frames: BagFrames, detections: list[list[tuple]], setting: Setti
             b_dec = codec.decode(delivered)
             results[name] = (codec.picture, len(payload), "", b_enc, b_dec, "")
         check = checker is not None and number % options.detect_every == 0
+        reference = Reference(image, key, wmap)
         for name, (picture, nbytes, lvl, e_ms, d_ms, nobj) in results.items():
             shown = picture if picture is not None else np.full_like(image, 128)
-            q = quality(image, shown, key, True, weights=wmap)
+            q = reference.score(shown)
             row = {"frame": number, "index": frames.indices[number], "t_s": round(t, 4),
                    "codec": name, "sent": int(send), "delivered": int(delivered),
                    "rate_kbps": kbps, "budget": budget if send else 0, "bytes": nbytes,

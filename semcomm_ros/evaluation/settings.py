@@ -71,6 +71,7 @@ class Budgets:
         self.setting = setting
         self.fps = fps
         self.controller = None
+        self._send = False
         if setting.is_trace:
             self.controller = BudgetController(budget_cfg or BudgetConfig(),
                                                default_budget_bytes=1000,
@@ -85,11 +86,15 @@ class Budgets:
         state = STATE_STALE if kbps == 0 else STATE_STEADY
         self.controller.on_link_state(t, kbps * 1000.0, state, kbps * 1000.0 or None)
         d = self.controller.on_camera_frame(t, stamp=t)
+        self._send = d.send
         return d.send, d.budget_bytes, float(kbps)
 
     def sent(self, t: float, nbytes: int, delivered: bool) -> None:
-        """The frame decided at ``t`` went out as ``nbytes``; its report comes back if delivered."""
-        if self.controller is not None:
+        """The frame decided at ``t`` went out as ``nbytes``; its report comes back if delivered.
+
+        Nothing happens when the last decision was to skip the frame.
+        """
+        if self.controller is not None and self._send:
             self.controller.sent(t, nbytes)
             if delivered:
                 self.controller.on_report(t)
