@@ -39,6 +39,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     nodes = [NodeProcess(n) for n in ROLES[args.role]]
     if args.source:
         nodes.insert(0, NodeProcess("source_node", {"source": args.source}))
+    if args.record:
+        nodes.append(NodeProcess("recorder_node", {"path": str(Path(args.record).resolve())}))
     graph = Graph(nodes, config=args.config, domain_id=args.domain_id)
     print(f"[run] role {args.role}: {', '.join(n.node for n in nodes)} "
           f"(config {graph.config}); Ctrl-C stops")
@@ -114,6 +116,10 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("run", help="start the nodes of one side (pip-environment launcher)")
     s.add_argument("--role", choices=["robot", "base", "all"], default="all")
     s.add_argument("--source", help="also play this bag / video / folder as the camera")
+    s.add_argument("--record", metavar="DIR", default=None,
+                   help="also record the outputs (reconstruction, overlay, detections, "
+                        "LinkState, FrameReport, WeightedSemantics) into a new MCAP bag DIR "
+                        "(the recorder node; topics: semcomm_recorder.record in the config)")
     s.add_argument("--domain-id", type=int, default=None)
     s.set_defaults(func=_cmd_run)
 
