@@ -103,6 +103,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fps", type=float, default=0.0,
                    help="evaluate at most this many frames per second of the bag (default 0: "
                         "every frame)")
+    p.add_argument("--start", type=int, default=0,
+                   help="first message of the topic to evaluate (default 0: from the first; "
+                        "600: the sample bag's held-out part, never trained on)")
     p.add_argument("--max-frames", type=int, default=0,
                    help="stop after this many frames per bag (default 0: all)")
     p.add_argument("--detect-every", type=int, default=10,
@@ -153,7 +156,7 @@ def run(args: argparse.Namespace) -> int:
     for path in args.bags:
         if not Path(path).exists():
             raise FileNotFoundError(f"no such bag: {path}")
-        frames = replay.select_frames(path, args.topic, args.fps, args.max_frames)
+        frames = replay.select_frames(path, args.topic, args.fps, args.max_frames, args.start)
         name = slug(Path(path).resolve().name)
         while name in names:
             name += "_"
@@ -225,7 +228,8 @@ def run(args: argparse.Namespace) -> int:
         else " ".join([Path(sys.argv[0]).name] + sys.argv[1:])
     index = write_report(out, bags, plan, {
         "command": command, "backend": args.backend, "config": config,
-        "options": asdict(options), "fps_limit": args.fps, "max_frames": args.max_frames,
+        "options": asdict(options), "fps_limit": args.fps, "start": args.start,
+        "max_frames": args.max_frames,
         "jobs": jobs, "wall_s": time.perf_counter() - started, "codec": asdict(cfg),
         "reconstruction": asdict(recon_cfg), "budget": asdict(budget_cfg),
         "trace": args.trace})

@@ -84,12 +84,12 @@ class BagFrames:
 
 
 def select_frames(path: str, topic: str | None = None, fps: float = 0.0,
-                  max_frames: int = 0) -> BagFrames:
+                  max_frames: int = 0, start: int = 0) -> BagFrames:
     """The image topic (given, or the bag's first) and the frames to evaluate.
 
-    All of them from the first by default; ``fps`` > 0 keeps the first message at
-    or after each ``1/fps`` step of the stamps (the bag's rate or less);
-    ``max_frames`` > 0 stops after that many.
+    All of them from the first by default (``start``: from that message on);
+    ``fps`` > 0 keeps the first message at or after each ``1/fps`` step of the
+    stamps (the bag's rate or less); ``max_frames`` > 0 stops after that many.
     """
     from rosbags.highlevel import AnyReader
 
@@ -111,11 +111,13 @@ def select_frames(path: str, topic: str | None = None, fps: float = 0.0,
             msg = reader.deserialize(raw, conn.msgtype)  # header stamp: the capture time
             header = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
             stamps.append(header or stamp)
-    if not stamps:
-        raise SourceError(f"{path}: topic {topic} holds no message")
+    if len(stamps) <= start:
+        raise SourceError(f"{path}: topic {topic} holds {len(stamps)} messages (start {start})")
     indices, kept = [], []
     period, next_ns = (1e9 / fps if fps > 0 else 0.0), None
     for i, s in enumerate(stamps):
+        if i < start:
+            continue
         if period:
             if next_ns is not None and s < next_ns - period / 4:
                 continue

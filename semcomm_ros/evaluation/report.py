@@ -284,7 +284,8 @@ def write_report(out: Path, bags: list[dict], plan, info: dict) -> Path:
                              "</a></td></tr>")
                 h.append("</table>")
     h.append("<h2>Configuration and versions</h2><table>")
-    for key in ("command", "backend", "config", "trace", "fps_limit", "max_frames", "jobs"):
+    for key in ("command", "backend", "config", "trace", "fps_limit", "start", "max_frames",
+                "jobs"):
         h.append(f"<tr><th class='l'>{key}</th><td class='l'>"
                  f"{html.escape(str(info.get(key)))}</td></tr>")
     for key, value in meta["versions"].items():

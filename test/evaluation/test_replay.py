@@ -26,6 +26,8 @@ def test_select_frames_starts_at_frame_zero_and_subsamples(small_bags):
     half = replay.select_frames(str(small_bags[0]), fps=5.0, max_frames=3)
     assert half.indices == [0, 2, 4] and half.fps == pytest.approx(5.0, rel=1e-3)
     assert [n for n, _, _ in half.iter()] == [0, 1, 2]
+    late = replay.select_frames(str(small_bags[0]), start=5)
+    assert late.indices == [5, 6, 7] and [n for n, _, _ in late.iter()] == [0, 1, 2]
     with pytest.raises(Exception, match="no image topic /nope"):
         replay.select_frames(str(small_bags[0]), topic="/nope")
 
