@@ -114,6 +114,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--baselines", nargs="*", default=["webp", "x264"],
                    choices=["webp", "x264"], help="baselines at the same bytes (default both)")
     p.add_argument("--no-video", action="store_true", help="no side-by-side MP4")
+    p.add_argument("--no-feedback", action="store_true",
+                   help="our encoder hears no receiver reports (a one-way link); default: "
+                        "each frame's fate one frame later, as from the decoder's FrameReport")
     p.add_argument("--jobs", type=int, default=0,
                    help="worker processes (default: the number of CPU cores)")
     p.add_argument("--force", action="store_true",
@@ -144,7 +147,8 @@ def run(args: argparse.Namespace) -> int:
         plan = [settings.from_trace(args.trace)]
     else:
         plan = [settings.fixed(k) for k in (args.budgets or DEFAULT_BUDGETS)]
-    options = replay.ReplayOptions(detect_every=max(0, args.detect_every),
+    options = replay.ReplayOptions(feedback=not args.no_feedback,
+                                   detect_every=max(0, args.detect_every),
                                    baselines=tuple(args.baselines), video=not args.no_video)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

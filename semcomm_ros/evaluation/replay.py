@@ -18,6 +18,9 @@ Every evaluated frame of the bag goes, in order, through:
   original's detections (same label, IoU >= 0.5) and phantoms (IoU < 0.3 with every
   same-label original detection, ``bench.metrics.count_phantoms``).
 
+Our encoder hears each frame's receiver report one frame later (``--no-feedback``:
+a one-way link); the baselines get none (they have no use for it).
+
 A frame the setting does not code (trace: frame-rate reduction, pacing) or that the
 link loses (trace rate 0) shows the previous picture, for every codec alike.
 Results: a CSV row per frame and codec, a JSON summary, the side-by-side MP4 and
@@ -220,9 +223,16 @@ def recall(original: list[Detection], decoded: list[Detection], iou: float = REC
 # --------------------------------------------------------------------------- codecs
 
 class Ours:
-    """SemanticEncoder -> wire bytes -> CompositionDecoder -> reconstruction backend."""
+    """SemanticEncoder -> wire bytes -> CompositionDecoder -> reconstruction backend.
 
-    def __init__(self, cfg: CodecConfig, reconstructor) -> None:
+    With ``feedback`` the encoder hears each sent frame's fate (decoded, or lost on
+    the link) one frame later, before it codes the next one: the FrameReport of an
+    ideal return path, as in ``semcomm bench codec`` (``SemanticEncoder.feedback``).
+    Without it the encoder codes for a one-way link (the auto coder then refreshes
+    with an intra frame every ``texture.refresh_period`` frames).
+    """
+
+    def __init__(self, cfg: CodecConfig, reconstructor, feedback: bool = True) -> None:
         from semcomm_ros.codec import CompositionDecoder, SemanticEncoder
 
         self.cfg = cfg
@@ -232,6 +242,13 @@ class Ours:
         self.reconstructor = reconstructor
         self.picture: np.ndarray | None = None
         self.decoded = None
+        self.feedback = feedback and callable(getattr(self.encoder, "feedback", None))
+        self.pending: list[tuple[int, bool]] = []
+
+    def report(self, sequence: int, delivered: bool) -> None:
+        """The fate of a sent frame, told to the encoder before it codes the next frame."""
+        if self.feedback:
+            self.pending.append((sequence, delivered))
 
     def encode(self, image: np.ndarray, dets: list[Detection], budget: int, sequence: int
                ) -> tuple[bytes, int, float]:
@@ -239,6 +256,9 @@ class Ours:
         from semcomm_ros.codec.bitstream import pack
 
         self.detector.current = dets
+        for told, ok in self.pending:
+            self.encoder.feedback(told, ok)
+        self.pending.clear()
         start = time.perf_counter()
         frame = self.encoder.encode(image, byte_budget=budget, sequence=sequence)
         data = pack(frame, self.cfg.limits)
@@ -442,6 +462,7 @@ class X264:
 class ReplayOptions:
     """How much is measured besides the per-frame metrics."""
 
+    feedback: bool = True            # the encoder hears every frame's fate one frame later
     detect_every: int = 10           # detector on decoded pictures every n-th frame (0: never)
     baselines: tuple[str, ...] = BASELINES
     video: bool = True               # side-by-side MP4
@@ -540,7 +561,7 @@ def run_setting(frames: BagFrames, detections: list[list[tuple]], setting: Setti
     cfg = copy.deepcopy(cfg)
     cfg.rate.frame_rate = frames.fps
     reconstructor = make_backend(recon_cfg)
-    ours = Ours(cfg, reconstructor)
+    ours = Ours(cfg, reconstructor, options.feedback)
     budgets = Budgets(setting, frames.fps, budget_cfg)
     checker = make_detector(cfg.detector) if options.detect_every > 0 else None
     baselines: dict = {}
@@ -568,6 +589,8 @@ def run_setting(frames: BagFrames, detections: list[list[tuple]], setting: Setti
                                else (b"", "", 0.0))
         budgets.sent(t, len(data), delivered)
         dec_ms = ours.decode(data if delivered else None)
+        if send:
+            ours.report(number, delivered)
         results = {"ours": (ours.picture, len(data), level, enc_ms, dec_ms,
                             len(ours.decoded.objects) if ours.decoded is not None else "")}
         for name, codec in baselines.items():

@@ -221,7 +221,11 @@ def write_report(out: Path, bags: list[dict], plan, info: dict) -> Path:
          "each run's own files under <a href='bags/'>bags/</a>.</p>",
          "<p>ours = the semantic encoder at the budget, the wire bytes, the composition "
          f"decoder and the <b>{html.escape(str(info.get('backend')))}</b> reconstruction "
-         "backend; webp = per-frame WebP at the highest quality within the same budget; "
+         "backend"
+         + ("; the encoder hears each frame's fate (decoded or lost) one frame later, as from "
+            "the decoder's FrameReport" if info.get("options", {}).get("feedback", True)
+            else "; no receiver reports (a one-way link)")
+         + "; webp = per-frame WebP at the highest quality within the same budget; "
          "x264 = libx264 zero-latency at the same bit rate. Key-object region and weight "
          "map: the detector's on the original frame, the same for every codec. Recall and "
          "phantoms: the detector again on decoded pictures (every "

@@ -104,3 +104,22 @@ def test_detections_survive_packing(small_bags):
     assert [(d.class_id, d.label, d.confidence, d.box) for d in back] == \
         [(d.class_id, d.label, d.confidence, d.box) for d in dets]
     assert np.array_equal(back[0].mask, mask) and back[1].mask is None
+
+
+def test_ours_tells_the_encoder_each_fate_before_the_next_frame():
+    import numpy as np
+
+    cfg = codec_config(None)
+    ours = replay.Ours(cfg, replay.Composition())
+    heard = []
+    ours.encoder.feedback = lambda seq, ok: heard.append((seq, ok))
+    ours.report(0, True)
+    ours.report(1, False)
+    assert heard == []  # not before the next frame is coded
+    image = np.random.default_rng(0).integers(0, 256, (48, 64, 3), dtype=np.uint8)
+    data, level, _ = ours.encode(image, [], 400, 2)
+    assert heard == [(0, True), (1, False)] and ours.pending == []
+    assert 0 < len(data) <= 400 and level >= 0
+    silent = replay.Ours(cfg, replay.Composition(), feedback=False)
+    silent.report(0, True)
+    assert silent.pending == []
