@@ -208,6 +208,9 @@ def run(args: argparse.Namespace) -> int:
                          "bag": name})
 
     if work:
+        # longest first (more bytes cost our encoder and WebP more; traces: the bag's length),
+        # so that the pool's last run is a short one rather than one core finishing alone
+        work.sort(key=lambda j: -len(j["frames"].indices) * (j["setting"].kbps or 1000.0))
         total = sum(len(j["frames"].indices) for j in work)
         bar = tqdm(total=total, desc=f"replay ({len(work)} runs, {jobs} jobs)", unit="frame")
         ctx = multiprocessing.get_context("spawn")
