@@ -467,7 +467,7 @@ class ReplayOptions:
     baselines: tuple[str, ...] = BASELINES
     video: bool = True               # side-by-side MP4
     video_height: int = 240          # tile height in the MP4
-    worst: int = 6                   # worst frames (ours, weighted PSNR) kept as pictures
+    worst: int = 6                   # worst frames (ours, weighted PSNR; one per second at most)
 
 
 @dataclass
@@ -567,7 +567,10 @@ def run_setting(frames: BagFrames, detections: list[list[tuple]], setting: Setti
     baselines: dict = {}
     video = None
     rows: list[dict] = []
-    worst: list = []   # heap of (-wpsnr, frame, jpeg) keeping the lowest
+    # the worst frame of each second of the bag (score, frame, jpeg): the table then shows
+    # the worst moments, not six neighbours of one
+    worst: dict[int, tuple[float, int, bytes]] = {}
+    window = max(1, round(frames.fps))
     t0 = frames.stamps_ns[0]
     for number, stamp, image in frames.iter():
         h, w = image.shape[:2]
@@ -623,14 +626,11 @@ def run_setting(frames: BagFrames, detections: list[list[tuple]], setting: Setti
             video.write(tiles)
         ours_row = rows[-len(results)]
         score = ours_row["wpsnr"] if not math.isnan(ours_row["wpsnr"]) else ours_row["psnr"]
-        if options.worst > 0 and (len(worst) < options.worst or -worst[0][0] > score):
+        second = number // window
+        if options.worst > 0 and (second not in worst or score < worst[second][0]):
             tiles = tile_row(image, wmap, dets, ours.picture, 240, f"ours {setting.name}")
             ok, jpg = cv2.imencode(".jpg", tiles, [cv2.IMWRITE_JPEG_QUALITY, 85])
-            item = (-score, number, jpg.tobytes())
-            if len(worst) < options.worst:
-                heapq.heappush(worst, item)
-            else:
-                heapq.heapreplace(worst, item)
+            worst[second] = (score, number, jpg.tobytes())
         if progress:
             progress(1)
     if video is not None:
@@ -638,11 +638,11 @@ def run_setting(frames: BagFrames, detections: list[list[tuple]], setting: Setti
     for old in out.glob("worst_*.jpg"):
         old.unlink()
     worst_items = []
-    for neg, number, jpg in sorted(worst, key=lambda x: -x[0]):
+    for score, number, jpg in heapq.nsmallest(options.worst, worst.values()):
         name = f"worst_{number:06d}.jpg"
         (out / name).write_bytes(jpg)
         ours_row = next(r for r in rows if r["frame"] == number and r["codec"] == "ours")
-        worst_items.append({"frame": number, "t_s": ours_row["t_s"], "wpsnr": -neg,
+        worst_items.append({"frame": number, "t_s": ours_row["t_s"], "wpsnr": score,
                             "psnr_key": ours_row["psnr_key"], "psnr": ours_row["psnr"],
                             "bytes": ours_row["bytes"], "level": ours_row["level"],
                             "image": name})

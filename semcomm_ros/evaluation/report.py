@@ -274,7 +274,9 @@ def write_report(out: Path, bags: list[dict], plan, info: dict) -> Path:
                          f"(<a href='{src}'>MP4</a>):</p><video controls muted preload='auto' "
                          f"src='{src}' width='960'></video>")
             if s.get("worst"):
-                h.append("<p>Worst frames of ours (lowest weighted PSNR):</p><table><tr>"
+                h.append("<p>Worst frames of ours (lowest weighted PSNR, at most one per "
+                         "second):</p>"
+                         "<table><tr>"
                          "<th>frame</th><th>t (s)</th><th>bytes</th><th>level</th>"
                          "<th>wPSNR</th><th>PSNR key</th><th>PSNR</th>"
                          "<th class='l'>original | weight map | ours</th></tr>")

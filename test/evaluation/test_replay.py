@@ -46,6 +46,7 @@ def test_eval_writes_every_run_with_ours_and_baselines(evaluated, small_bags):
         folder = evaluated / run["folder"]
         assert (folder / "side_by_side.mp4").stat().st_size > 1000
         assert run["worst"] and all((folder / w["image"]).exists() for w in run["worst"])
+        assert len({w["frame"] // 10 for w in run["worst"]}) == len(run["worst"])  # 1 a second
         budget = {"30kbps": 375, "150kbps": 1875}[run["setting"]]
         mine = [r for r in rows if r["bag"] == run["bag_name"] and r["setting"] == run["setting"]]
         ours = [r for r in mine if r["codec"] == "ours"]
