@@ -75,6 +75,10 @@ def plot_rate_quality(summaries: list[dict], path: Path, bag: str) -> bool:
     runs = [s for s in summaries if s["bag_name"] == bag]
     if not runs:
         return False
+    from matplotlib.ticker import FixedLocator, FormatStrFormatter, NullFormatter
+
+    budgets = sorted({float(s["setting"].removesuffix("kbps")) for s in runs
+                      if s["setting"].endswith("kbps")})
     fig, axes = plt.subplots(1, len(METRICS), figsize=(18, 4.0))
     codecs = list(dict.fromkeys(c for s in runs for c in s["per_codec"]))
     for codec in codecs:
@@ -85,9 +89,12 @@ def plot_rate_quality(summaries: list[dict], path: Path, bag: str) -> bool:
             ax.plot([p[0] for p in pts], [p[1][key] for p in pts], style, color=colour,
                     label=codec, markersize=5)
             ax.set_title(title)
-            ax.set_xlabel("delivered kbit/s")
+            ax.set_xlabel("delivered kbit/s (ticks: the budgets)")
             if len(pts) > 1 and min(p[0] for p in pts) > 0:
                 ax.set_xscale("log")
+                ax.xaxis.set_major_locator(FixedLocator(budgets))
+                ax.xaxis.set_major_formatter(FormatStrFormatter("%g"))
+                ax.xaxis.set_minor_formatter(NullFormatter())
             ax.grid(True, which="both", alpha=0.3)
     axes[0].legend()
     fig.suptitle(f"{bag}: rate-quality (means over frames)")
