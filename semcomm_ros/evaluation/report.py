@@ -221,7 +221,9 @@ def write_report(out: Path, bags: list[dict], plan, info: dict) -> Path:
          "<h1>semcomm evaluation</h1>",
          f"<p class='muted'>{html.escape(date)} &middot; {html.escape(meta['machine'])} "
          f"&middot; load average at the end {html.escape(meta['load_average'])} &middot; "
-         f"wall time {info.get('wall_s', 0):.0f} s</p>",
+         f"this command {info.get('wall_s', 0):.0f} s; the runs' own replay times: "
+         + html.escape(", ".join(f"{r['setting']} {r.get('wall_s', 0):.0f} s" for r in summaries))
+         + " (runs done before are kept, not timed again)</p>",
          f"<p>Command: <code>{html.escape(info.get('command', ''))}</code><br>"
          "Raw numbers: <a href='frames.csv'>frames.csv</a> (one row per frame and codec) "
          "and <a href='summary.json'>summary.json</a> (aggregates, configuration, versions); "
