@@ -22,7 +22,9 @@ Our encoder hears each frame's receiver report one frame later (``--no-feedback`
 a one-way link); the baselines get none (they have no use for it).
 
 A frame the setting does not code (trace: frame-rate reduction, pacing) or that the
-link loses (trace rate 0) shows the previous picture, for every codec alike.
+link loses (trace rate 0) shows the previous picture, for every codec alike; while the
+link is dead our encoder sends its semantics-only keep-alives (lost) and the baselines
+send nothing.
 Results: a CSV row per frame and codec, a JSON summary, the side-by-side MP4 and
 the worst frames' pictures, all in the setting's folder.
 """
@@ -597,7 +599,8 @@ def run_setting(frames: BagFrames, detections: list[list[tuple]], setting: Setti
         results = {"ours": (ours.picture, len(data), level, enc_ms, dec_ms,
                             len(ours.decoded.objects) if ours.decoded is not None else "")}
         for name, codec in baselines.items():
-            payload, b_enc = codec.encode(image, budget) if send else (b"", 0.0)
+            # a baseline has no keep-alive: while the link is dead it sends nothing (lost anyway)
+            payload, b_enc = codec.encode(image, budget) if delivered else (b"", 0.0)
             b_dec = codec.decode(delivered)
             results[name] = (codec.picture, len(payload), "", b_enc, b_dec, "")
         check = checker is not None and number % options.detect_every == 0

@@ -91,14 +91,15 @@ def install(tools, tmp_path_factory) -> Path:
 
 def test_colcon_installs_everything(install, tools, tmp_path):
     pkg = install / "semcomm_ros"
-    for exe in [*NODES, "semcomm"]:
+    for exe in [*NODES, "recorder_node", "semcomm"]:  # the recorder: launch argument record:=
         assert os.access(pkg / "lib" / "semcomm_ros" / exe, os.X_OK), exe
     assert os.access(pkg / "bin" / "semcomm", os.X_OK)
     share = pkg / "share" / "semcomm_ros"
     for name in ["robot", "base_station", "semcomm"]:
         assert (share / "launch" / f"{name}.launch.py").is_file(), name
     for rel in ["config/semcomm.yaml", "config/fastdds.xml", "rviz/semcomm.rviz",
-                "models/embedded_decoder/decoder.json", "package.xml"]:
+                "models/embedded_decoder/decoder.json", "package.xml",
+                "msg/WeightedSemantics.msg"]:  # the recorder stores these definitions in bags
         assert (share / rel).is_file(), rel
     site = pkg / "lib" / PY / "site-packages" / "semcomm_ros"
     # our __init__.py, not the empty one rosidl_generator_py installs, beside the messages
