@@ -23,8 +23,8 @@ a one-way link); the baselines get none (they have no use for it).
 
 A frame the setting does not code (trace: frame-rate reduction, pacing) or that the
 link loses (trace rate 0) shows the previous picture, for every codec alike; while the
-link is dead our encoder sends its semantics-only keep-alives (lost) and the baselines
-send nothing.
+link is dead our encoder sends its semantics-only keep-alives and the baselines go on
+at their last budget on the same frames, all of it lost.
 Results: a CSV row per frame and codec, a JSON summary, the side-by-side MP4 and
 the worst frames' pictures, all in the setting's folder.
 """
@@ -574,6 +574,7 @@ def run_setting(frames: BagFrames, detections: list[list[tuple]], setting: Setti
     worst: dict[int, tuple[float, int, bytes]] = {}
     window = max(1, round(frames.fps))
     t0 = frames.stamps_ns[0]
+    base_budget = 0  # the baselines' budget: the last one of a live link
     for number, stamp, image in frames.iter():
         h, w = image.shape[:2]
         if not baselines:
@@ -597,20 +598,24 @@ def run_setting(frames: BagFrames, detections: list[list[tuple]], setting: Setti
         if send:
             ours.report(number, delivered)
         results = {"ours": (ours.picture, len(data), level, enc_ms, dec_ms,
-                            len(ours.decoded.objects) if ours.decoded is not None else "")}
+                            len(ours.decoded.objects) if ours.decoded is not None else "",
+                            budget)}
+        if kbps > 0:
+            base_budget = budget
         for name, codec in baselines.items():
-            # a baseline has no keep-alive: while the link is dead it sends nothing (lost anyway)
-            payload, b_enc = codec.encode(image, budget) if delivered else (b"", 0.0)
+            # a baseline has no keep-alive: while the link is dead it goes on at its last rate,
+            # and what it sends is lost (x264: its next frames miss their references)
+            payload, b_enc = codec.encode(image, base_budget) if send else (b"", 0.0)
             b_dec = codec.decode(delivered)
-            results[name] = (codec.picture, len(payload), "", b_enc, b_dec, "")
+            results[name] = (codec.picture, len(payload), "", b_enc, b_dec, "", base_budget)
         check = checker is not None and number % options.detect_every == 0
         reference = Reference(image, key, wmap)
-        for name, (picture, nbytes, lvl, e_ms, d_ms, nobj) in results.items():
+        for name, (picture, nbytes, lvl, e_ms, d_ms, nobj, frame_budget) in results.items():
             shown = picture if picture is not None else np.full_like(image, 128)
             q = reference.score(shown)
             row = {"frame": number, "index": frames.indices[number], "t_s": round(t, 4),
                    "codec": name, "sent": int(send), "delivered": int(delivered),
-                   "rate_kbps": kbps, "budget": budget if send else 0, "bytes": nbytes,
+                   "rate_kbps": kbps, "budget": frame_budget if send else 0, "bytes": nbytes,
                    "level": lvl, "objects": nobj, **{k: round(v, 4) for k, v in asdict(q).items()},
                    "detections_original": len(dets), "detections_decoded": "", "recall": "",
                    "phantoms": "", "enc_ms": round(e_ms, 2), "dec_ms": round(d_ms, 2)}

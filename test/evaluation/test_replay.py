@@ -124,3 +124,32 @@ def test_ours_tells_the_encoder_each_fate_before_the_next_frame():
     silent = replay.Ours(cfg, replay.Composition(), feedback=False)
     silent.report(0, True)
     assert silent.pending == []
+
+
+def test_trace_outage_loses_keepalives_and_baselines_alike(small_bags, tmp_path):
+    from semcomm_ros.evaluation.settings import from_trace
+
+    trace = tmp_path / "cut.csv"
+    trace.write_text("time_s,rate_kbit\n0,200\n0.05,0\n0.65,200\n2,\n")
+    cfg = codec_config(None)
+    frames = replay.select_frames(str(small_bags[0]))
+    dets, _ = replay.detect_frames(frames, cfg)
+    options = replay.ReplayOptions(detect_every=0, video=False, worst=0)
+    replay.run_setting(frames, dets, from_trace(str(trace)), cfg, None, None, tmp_path / "run",
+                       options)
+    rows = rows_of(tmp_path / "run" / "frames.csv")
+    by = {(int(r["frame"]), r["codec"]): r for r in rows}
+    first = int(by[(0, "ours")]["budget"])
+    assert first > 1000 and all(by[(0, c)]["delivered"] == "1" for c in ("ours", "webp", "x264"))
+    # the link is dead for frames 1-6: one semantics-only keep-alive (2 Hz) goes out and is
+    # lost; the baselines code that frame at their last budget, lost too; the rest is skipped
+    sent = [n for n in range(1, 7) if by[(n, "ours")]["sent"] == "1"]
+    assert len(sent) == 1
+    n = sent[0]
+    assert 0 < int(by[(n, "ours")]["budget"]) <= 100
+    for codec in ("ours", "webp", "x264"):
+        assert by[(n, codec)]["delivered"] == "0"
+        assert all(by[(k, codec)]["rate_kbps"] == "0.0" for k in range(1, 7))
+    assert int(by[(n, "webp")]["budget"]) == int(by[(n, "x264")]["budget"]) == first
+    # the link is back: full budgets again
+    assert by[(7, "ours")]["delivered"] == "1" and int(by[(7, "ours")]["budget"]) > 1000
