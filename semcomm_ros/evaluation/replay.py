@@ -605,7 +605,9 @@ def run_setting(frames: BagFrames, detections: list[list[tuple]], setting: Setti
         for name, codec in baselines.items():
             # a baseline has no keep-alive: while the link is dead it goes on at its last rate,
             # and what it sends is lost (x264: its next frames miss their references)
-            payload, b_enc = codec.encode(image, base_budget) if send else (b"", 0.0)
+            # (a trace that starts dead: nothing to go on at yet)
+            payload, b_enc = codec.encode(image, base_budget) if send and base_budget > 0 \
+                else (b"", 0.0)
             b_dec = codec.decode(delivered)
             results[name] = (codec.picture, len(payload), "", b_enc, b_dec, "", base_budget)
         check = checker is not None and number % options.detect_every == 0
