@@ -10,6 +10,7 @@ NODES = {
     "encoder_node": "semcomm_ros.nodes.encoder_node:main",
     "link_monitor_node": "semcomm_ros.nodes.link_monitor_node:main",
     "decoder_node": "semcomm_ros.nodes.decoder_node:main",
+    "recorder_node": "semcomm_ros.nodes.recorder_node:main",
 }
 
 setup(

@@ -1,7 +1,7 @@
 """Both sides on one machine: robot.launch.py + base_station.launch.py.
 
 ros2 launch semcomm_ros semcomm.launch.py source:=/path/to/bag [rviz:=true] [config:=...]
-                                          [camera:=/my/camera/image_raw]
+                                          [camera:=/my/camera/image_raw] [record:=/path/out_bag]
 """
 from launch.actions import DeclareLaunchArgument, IncludeLaunchDescription
 from launch.launch_description_sources import PythonLaunchDescriptionSource
@@ -26,6 +26,8 @@ def generate_launch_description():
         DeclareLaunchArgument("camera_info", default_value="/camera/camera_info",
                               description="CameraInfo topic (remaps /camera/camera_info)"),
         DeclareLaunchArgument("rviz", default_value="false", description="start rviz2"),
+        DeclareLaunchArgument("record", default_value="",
+                              description="record the outputs into this new MCAP bag folder"),
         IncludeLaunchDescription(
             PythonLaunchDescriptionSource(PathJoinSubstitution([share, "launch",
                                                                 "robot.launch.py"])),
@@ -35,5 +37,6 @@ def generate_launch_description():
         IncludeLaunchDescription(
             PythonLaunchDescriptionSource(PathJoinSubstitution([share, "launch",
                                                                 "base_station.launch.py"])),
-            launch_arguments={**args, "rviz": LaunchConfiguration("rviz")}.items()),
+            launch_arguments={**args, "rviz": LaunchConfiguration("rviz"),
+                              "record": LaunchConfiguration("record")}.items()),
     ])

@@ -26,8 +26,10 @@ def _cmd_make_sample(args: argparse.Namespace) -> int:
     frames = iter_video(args.video, fps=args.fps)
     t0 = int(args.start_time * 1e9)
     frames = (SourceFrame(f.index, t0 + f.stamp_ns, f.image) for f in frames)
-    n = write_image_bag(frames, out, topic=args.topic, size=(w, h), storage=args.storage)
-    print(f"[sample] wrote {n} frames ({w}x{h}, {args.fps:g} Hz) on {args.topic} to {out}")
+    n = write_image_bag(frames, out, topic=args.topic, size=(w, h), storage=args.storage,
+                        encoding=args.encoding)
+    print(f"[sample] wrote {n} frames ({w}x{h}, {args.fps:g} Hz, {args.encoding}) on "
+          f"{args.topic} to {out}")
     return 0
 
 
@@ -37,6 +39,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     nodes = [NodeProcess(n) for n in ROLES[args.role]]
     if args.source:
         nodes.insert(0, NodeProcess("source_node", {"source": args.source}))
+    if args.record:
+        nodes.append(NodeProcess("recorder_node", {"path": str(Path(args.record).resolve())}))
     graph = Graph(nodes, config=args.config, domain_id=args.domain_id)
     print(f"[run] role {args.role}: {', '.join(n.node for n in nodes)} "
           f"(config {graph.config}); Ctrl-C stops")
@@ -102,6 +106,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--fps", type=float, default=10.0)
     s.add_argument("--size", default="640x480", help="WIDTHxHEIGHT")
     s.add_argument("--storage", choices=["mcap", "sqlite3"], default="mcap")
+    s.add_argument("--encoding", choices=["bgr8", "rgb8", "mono8", "jpeg", "png"],
+                   default="bgr8", help="Image encoding (bgr8, rgb8, mono8) or CompressedImage "
+                   "format (jpeg, png); default bgr8")
     s.add_argument("--start-time", type=float, default=1_767_225_600.0,
                    help="stamp of the first frame, Unix seconds (default 2026-01-01)")
     s.set_defaults(func=_cmd_make_sample)
@@ -109,6 +116,10 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("run", help="start the nodes of one side (pip-environment launcher)")
     s.add_argument("--role", choices=["robot", "base", "all"], default="all")
     s.add_argument("--source", help="also play this bag / video / folder as the camera")
+    s.add_argument("--record", metavar="DIR", default=None,
+                   help="also record the outputs (reconstruction, overlay, detections, "
+                        "LinkState, FrameReport, WeightedSemantics) into a new MCAP bag DIR "
+                        "(the recorder node; topics: semcomm_recorder.record in the config)")
     s.add_argument("--domain-id", type=int, default=None)
     s.set_defaults(func=_cmd_run)
 
@@ -147,6 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
     _register_optional(bench_sub, "semcomm_ros.bench.link")
     _register_optional(sub, "semcomm_ros.reconstruction.train")
     _register_optional(sub, "semcomm_ros.bench.fuzz")
+    _register_optional(sub, "semcomm_ros.evaluation.cli")
     return p
 
 

@@ -27,6 +27,7 @@ SOURCE_NODE = "semcomm_source"
 ENCODER_NODE = "semcomm_encoder"
 LINK_MONITOR_NODE = "semcomm_link_monitor"
 DECODER_NODE = "semcomm_decoder"
+RECORDER_NODE = "semcomm_recorder"
 ALL_NODES = "**"  # the ROS 2 parameter-file wildcard section, "/**"
 
 #: The shipped parameter file: config/ of the clone, or share/semcomm_ros/config of an install

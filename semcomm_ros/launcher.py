@@ -23,6 +23,7 @@ from semcomm_ros.config import (
     DEFAULT_CONFIG,
     ENCODER_NODE,
     LINK_MONITOR_NODE,
+    RECORDER_NODE,
     SOURCE_NODE,
     dds_environment,
 )
@@ -41,6 +42,7 @@ NODE_NAMES = {
     "encoder_node": ENCODER_NODE,
     "link_monitor_node": LINK_MONITOR_NODE,
     "decoder_node": DECODER_NODE,
+    "recorder_node": RECORDER_NODE,
 }
 
 

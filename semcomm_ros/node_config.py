@@ -12,6 +12,7 @@ from semcomm_ros.config import (
     DECODER_NODE,
     ENCODER_NODE,
     LINK_MONITOR_NODE,
+    RECORDER_NODE,
     SOURCE_NODE,
     ConfigError,
     describe,
@@ -208,12 +209,59 @@ class DecoderNodeConfig:
                               "must be > 0")
 
 
+#: what the recorder can record: TopicsConfig field -> message type
+RECORDABLE = {
+    "reconstruction": "sensor_msgs/msg/Image",
+    "weight_map": "sensor_msgs/msg/Image",
+    "composite": "sensor_msgs/msg/Image",
+    "detections": "visualization_msgs/msg/MarkerArray",
+    "link_state": "semcomm_ros/msg/LinkState",
+    "frame_report": "semcomm_ros/msg/FrameReport",
+    "semantics": "semcomm_ros/msg/WeightedSemantics",
+    "reconstruction_camera_info": "sensor_msgs/msg/CameraInfo",
+    "diagnostics": "diagnostic_msgs/msg/DiagnosticArray",
+    "camera": "sensor_msgs/msg/Image",
+}
+
+
+@dataclass
+class RecorderNodeConfig:
+    """Records the system's outputs into a rosbag2 MCAP bag (``semcomm run --record DIR``)."""
+
+    path: str = field(default="", metadata=describe(
+        "Bag folder to create (must not exist; empty: a time-stamped folder under out/record)"))
+    record: list[str] = field(default_factory=lambda: [
+        "reconstruction", "weight_map", "detections", "link_state", "frame_report",
+        "semantics"], metadata=describe(
+        "Topics to record, by their name under topics: (reconstruction, weight_map, composite, "
+        "detections, link_state, frame_report, semantics, reconstruction_camera_info, "
+        "diagnostics, camera: the robot's raw camera, large)"))
+    storage: str = field(default="mcap", metadata=describe(
+        "rosbag2 storage: mcap (default) or sqlite3"))
+    image_depth: int = field(default=10, metadata=describe(
+        "History depth of the recorder's image subscriptions (best effort: frames that "
+        "arrive while the writer is busy wait here instead of being dropped)"))
+    topics: TopicsConfig = field(default_factory=TopicsConfig)
+    qos: QosConfig = field(default_factory=QosConfig)
+
+    def validate(self) -> None:
+        """Raise ConfigError on an unknown topic name or storage."""
+        unknown = [name for name in self.record if name not in RECORDABLE]
+        if unknown:
+            raise ConfigError(f"recorder.record: unknown {unknown}; one of {list(RECORDABLE)}")
+        if self.storage not in ("mcap", "sqlite3"):
+            raise ConfigError("recorder.storage must be mcap or sqlite3")
+        if self.image_depth < 1:
+            raise ConfigError("recorder.image_depth must be >= 1")
+
+
 #: node name (= section of config/semcomm.yaml) -> its configuration class
 NODE_SCHEMA: dict[str, type] = {
     SOURCE_NODE: SourceNodeConfig,
     ENCODER_NODE: EncoderNodeConfig,
     LINK_MONITOR_NODE: LinkMonitorNodeConfig,
     DECODER_NODE: DecoderNodeConfig,
+    RECORDER_NODE: RecorderNodeConfig,
 }
 
 

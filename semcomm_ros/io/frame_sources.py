@@ -13,7 +13,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from semcomm_ros.io.image_encoding import image_to_bgr
+from semcomm_ros.io.image_encoding import compressed_to_bgr, image_to_bgr
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 VIDEO_SUFFIXES = {".avi", ".mp4", ".mkv", ".mov", ".webm"}
@@ -78,21 +78,50 @@ def iter_folder(path: str | Path, fps: float = 10.0) -> Iterator[SourceFrame]:
         yield SourceFrame(index, int(round(index * 1e9 / fps)), img)
 
 
-def iter_bag(path: str | Path, topic: str | None = None) -> Iterator[SourceFrame]:
-    """sensor_msgs/Image messages of a rosbag2 bag (first Image topic if none given)."""
+IMAGE_TYPES = ("sensor_msgs/msg/Image", "sensor_msgs/msg/CompressedImage")
+
+
+def image_topics(path: str | Path) -> list[tuple[str, str, int]]:
+    """(topic, message type, message count) of every image topic of a bag, in bag order.
+
+    Image and CompressedImage topics both count; raises SourceError when there is none.
+    """
     from rosbags.highlevel import AnyReader
 
     with AnyReader([Path(path)]) as reader:
-        conns = [c for c in reader.connections if c.msgtype == "sensor_msgs/msg/Image"
+        out: dict[str, tuple[str, int]] = {}
+        for c in reader.connections:
+            if c.msgtype in IMAGE_TYPES:
+                msgtype, count = out.get(c.topic, (c.msgtype, 0))
+                out[c.topic] = (msgtype, count + (c.msgcount or 0))
+    if not out:
+        raise SourceError(f"{path}: no sensor_msgs/Image or CompressedImage topic")
+    return [(topic, msgtype, count) for topic, (msgtype, count) in out.items()]
+
+
+def iter_bag(path: str | Path, topic: str | None = None) -> Iterator[SourceFrame]:
+    """Image or CompressedImage messages of a rosbag2 bag, from the first one.
+
+    ``topic`` picks the topic; none: the first image topic (Image or
+    CompressedImage, JPEG/PNG). Stamps are the header stamps (the bag's receive
+    time where a header stamp is zero).
+    """
+    from rosbags.highlevel import AnyReader
+
+    with AnyReader([Path(path)]) as reader:
+        conns = [c for c in reader.connections if c.msgtype in IMAGE_TYPES
                  and (topic is None or c.topic == topic)]
         if not conns:
-            raise SourceError(f"{path}: no sensor_msgs/Image topic"
+            raise SourceError(f"{path}: no sensor_msgs/Image or CompressedImage topic"
                               + (f" named {topic}" if topic else ""))
         conns = [c for c in conns if c.topic == conns[0].topic]
         for index, (conn, stamp, raw) in enumerate(reader.messages(connections=conns)):
             msg = reader.deserialize(raw, conn.msgtype)
-            img = image_to_bgr(msg.data, msg.width, msg.height, msg.encoding, msg.step,
-                               bool(msg.is_bigendian))
+            if conn.msgtype.endswith("CompressedImage"):
+                img = compressed_to_bgr(msg.data, msg.format)
+            else:
+                img = image_to_bgr(msg.data, msg.width, msg.height, msg.encoding, msg.step,
+                                   bool(msg.is_bigendian))
             header_ns = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
             yield SourceFrame(index, header_ns or stamp, img)
 

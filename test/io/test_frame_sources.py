@@ -75,3 +75,36 @@ def test_sample_video_and_bag(opencv_data, sample_bag):
     assert frames[2].stamp_ns == 200_000_000
     first = next(open_source(sample_bag))
     assert first.image.shape == (480, 640, 3)
+
+
+@pytest.mark.parametrize("encoding", ["rgb8", "mono8", "jpeg", "png"])
+def test_bag_of_other_encodings_reads_back_as_bgr(tmp_path, encoding):
+    """rgb8 / mono8 Images and jpeg / png CompressedImages come back as the BGR picture."""
+    from semcomm_ros.io.frame_sources import image_topics
+
+    frames = [SourceFrame(i, 1_000_000_000 + i * 100_000_000,
+                          np.dstack([np.full((24, 32), 40 * (i + 1), np.uint8),
+                                     np.tile(np.arange(32, dtype=np.uint8) * 8, (24, 1)),
+                                     np.full((24, 32), 200, np.uint8)])) for i in range(3)]
+    out = tmp_path / "bag"
+    assert write_image_bag(frames, out, topic="/cam/x", encoding=encoding) == 3
+    msgtype = "CompressedImage" if encoding in ("jpeg", "png") else "Image"
+    assert image_topics(out) == [("/cam/x", f"sensor_msgs/msg/{msgtype}", 3)]
+    back = list(open_source(out))
+    assert [f.index for f in back] == [0, 1, 2]
+    for got, want in zip(back, frames):
+        assert got.image.shape == (24, 32, 3)
+        ref = want.image
+        if encoding == "mono8":
+            ref = cv2.cvtColor(cv2.cvtColor(ref, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
+        tol = 12 if encoding == "jpeg" else 0
+        assert np.abs(got.image.astype(int) - ref.astype(int)).max() <= tol
+
+
+def test_bag_first_image_topic_may_be_compressed(tmp_path):
+    """A bag whose only camera topic is CompressedImage is read without naming the topic."""
+    out = tmp_path / "bag"
+    write_image_bag(synthetic(2), out, topic="/cam/image_raw/compressed", encoding="png")
+    assert len(list(open_source(out))) == 2
+    with pytest.raises(SourceError, match="no sensor_msgs/Image or CompressedImage topic named"):
+        list(open_source(out, topic="/other"))

@@ -91,14 +91,15 @@ def install(tools, tmp_path_factory) -> Path:
 
 def test_colcon_installs_everything(install, tools, tmp_path):
     pkg = install / "semcomm_ros"
-    for exe in [*NODES, "semcomm"]:
+    for exe in [*NODES, "recorder_node", "semcomm"]:  # the recorder: launch argument record:=
         assert os.access(pkg / "lib" / "semcomm_ros" / exe, os.X_OK), exe
     assert os.access(pkg / "bin" / "semcomm", os.X_OK)
     share = pkg / "share" / "semcomm_ros"
     for name in ["robot", "base_station", "semcomm"]:
         assert (share / "launch" / f"{name}.launch.py").is_file(), name
     for rel in ["config/semcomm.yaml", "config/fastdds.xml", "rviz/semcomm.rviz",
-                "models/embedded_decoder/decoder.json", "package.xml"]:
+                "models/embedded_decoder/decoder.json", "package.xml",
+                "msg/WeightedSemantics.msg"]:  # the recorder stores these definitions in bags
         assert (share / rel).is_file(), rel
     site = pkg / "lib" / PY / "site-packages" / "semcomm_ros"
     # our __init__.py, not the empty one rosidl_generator_py installs, beside the messages
@@ -169,7 +170,7 @@ def test_every_launch_argument_takes_effect(install, tools, tmp_path):
     nodes = probe_launch(install, tools, "semcomm.launch.py", "source:=/data/bag",
                          f"config:={custom}", f"camera:={CAMERA}", "rviz:=false")
     assert set(nodes) == {"semcomm_source", "semcomm_encoder", "semcomm_link_monitor",
-                          "semcomm_decoder"}  # no rviz2 with rviz:=false
+                          "semcomm_decoder"}  # no rviz2 with rviz:=false, no recorder
     for node in nodes.values():
         assert (node["package"], node["params"][0]["path"]) == ("semcomm_ros", str(custom))
     # source:= as a node-specific parameter, after the file: it beats the file's own section
@@ -179,7 +180,12 @@ def test_every_launch_argument_takes_effect(install, tools, tmp_path):
         assert f"/camera/image_raw:={CAMERA}" in nodes[name]["cmd"], name
         assert f"/camera/image_raw/compressed:={CAMERA}/compressed" in nodes[name]["cmd"], name
 
-    nodes = probe_launch(install, tools, "base_station.launch.py", "rviz:=true")
+    nodes = probe_launch(install, tools, "base_station.launch.py", "rviz:=true",
+                         "record:=/data/rec")
+    recorder = nodes["semcomm_recorder"]  # record:= starts the recorder with that path
+    assert (recorder["package"], recorder["executable"]) == ("semcomm_ros", "recorder_node")
+    assert recorder["params"][1]["content"] == {
+        "/semcomm_recorder": {"ros__parameters": {"path": "/data/rec"}}}
     rviz = nodes["rviz2"]
     assert (rviz["package"], rviz["executable"]) == ("rviz2", "rviz2")
     rviz_file = Path(rviz["cmd"][rviz["cmd"].index("-d") + 1])
@@ -213,7 +219,8 @@ def test_ros2_launch_from_the_install(install, tools, ros_node, sample_bag, tmp_
     with open(log, "w") as out:
         launch = subprocess.Popen(
             sourced(install, f"exec ros2 launch semcomm_ros semcomm.launch.py "
-                             f"source:={sample_bag} config:={custom} camera:={CAMERA}"),
+                             f"source:={sample_bag} config:={custom} camera:={CAMERA} "
+                             f"record:={tmp_path / 'recorded'}"),
             cwd=tmp_path, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         up = ros_node.spin_until(lambda: (len(got["recon"]) >= 2
@@ -267,3 +274,12 @@ def test_ros2_launch_from_the_install(install, tools, ros_node, sample_bag, tmp_
     for exe in NODES:
         assert any(line.startswith(f"[INFO] [{exe}-") and "finished cleanly" in line
                    for line in text.splitlines()), text[-4000:]
+    # record:= started the recorder, which finished an MCAP bag of the outputs on Ctrl-C
+    assert "[recorder_node-" in text and f"closed: {RECONSTRUCTION}" in text, text[-3000:]
+    from rosbags.highlevel import AnyReader
+
+    from semcomm_ros.io.bag_recorder import typestore
+
+    with AnyReader([tmp_path / "recorded"], default_typestore=typestore()) as reader:
+        counts = {c.topic: c.msgcount for c in reader.connections}
+    assert counts.get(RECONSTRUCTION, 0) >= 2 and counts.get("/semcomm/link_state", 0) > 0, counts
