@@ -36,13 +36,17 @@ from semcomm_ros.reconstruction.prior import (
 
 
 class Lanczos(Upsampler):
+    """OpenCV Lanczos-4 interpolation."""
+
     name = "lanczos4"
 
     def __call__(self, small, width, height):
+        """Lanczos upscale."""
         return cv2.resize(small, (width, height), interpolation=cv2.INTER_LANCZOS4)
 
 
 def candidates(threads: int) -> dict[str, Upsampler]:
+    """The upsamplers compared."""
     c = {"bilinear (codec)": Upsampler(), "bicubic": BicubicUpsampler(), "lanczos4": Lanczos()}
     for n in (-1, 0, 1, 2, 3):
         c[f"waifu2x noise{n} x1pass"] = Waifu2xUpsampler(n, 1, threads)
@@ -52,6 +56,7 @@ def candidates(threads: int) -> dict[str, Upsampler]:
 
 
 def streams(n_photos: int, n_frames: int):
+    """Training photos (one stream each) and one vtest stream (frames 0-599, every 5th)."""
     photos = [s for s in read_images(DEFAULT_DATA_DIR, EXCLUDED_PHOTOS)]
     photos = [(_fit(s.image), s.name) for s in photos]
     photos = [(im, n) for im, n in photos if im is not None]
@@ -71,6 +76,7 @@ def streams(n_photos: int, n_frames: int):
 
 
 def main() -> None:
+    """Measure and print the markdown tables."""
     ap = argparse.ArgumentParser()
     ap.add_argument("--photos", type=int, default=12)
     ap.add_argument("--frames", type=int, default=12)
@@ -89,7 +95,7 @@ def main() -> None:
             for stream in streams(a.photos, a.frames):
                 enc, dec = SemanticEncoder(cfg), CompositionDecoder(cfg)
                 video = len(stream) > 1
-                for j, (img, name) in enumerate(stream):
+                for j, (img, _name) in enumerate(stream):
                     h, w = img.shape[:2]
                     f = enc.encode(img, byte_budget=max(100, int(bpp * h * w / 8)), sequence=j)
                     d = dec.decode(f)
@@ -126,7 +132,8 @@ def main() -> None:
                     ds = np.median(rows[k][:, 2] - rows[base][:, 2])
                     summary[k].append((dp, ds))
                     cells.append(f"{dp:+.2f} / {ds:+.4f}")
-                print(f"| {coder} | {bpp} | {grp} | {len(rows[base])} | " + " | ".join(cells) + " |")
+                print(f"| {coder} | {bpp} | {grp} | {len(rows[base])} | "
+                      + " | ".join(cells) + " |")
     print("\nmedian over rows (ΔPSNR dB / ΔSSIM vs bilinear), time per 640x480 frame:\n")
     print("| upsampler | ΔPSNR | ΔSSIM | s/frame |\n|---|---|---|---|")
     for k, v in summary.items():
