@@ -529,8 +529,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--images", nargs="*", default=[], help="more unseen images or folders")
     p.add_argument("--bpp", type=float, nargs="+", default=list(DEFAULT_BPP),
                    help="target bits per pixel")
-    p.add_argument("--every", type=int, default=10, help="score every n-th held-out frame")
-    p.add_argument("--max-frames", type=int, default=195, help="held-out video frames fed")
+    p.add_argument("--every", type=int, default=3, help="score every n-th held-out frame")
+    p.add_argument("--max-frames", type=int, default=93, help="held-out video frames fed")
     p.add_argument("--checkpoint", default="", help="embedded checkpoint (default: shipped)")
     p.add_argument("--device", default="cpu", help="cpu | cuda | auto")
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads")

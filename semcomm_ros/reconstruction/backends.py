@@ -19,7 +19,7 @@ import torch
 from semcomm_ros.reconstruction.config import ReconstructionConfig
 from semcomm_ros.reconstruction.models import CheckpointError, EmbeddedDecoder
 from semcomm_ros.reconstruction.pipeline import EmbeddedPipeline, keep_map
-from semcomm_ros.reconstruction.prior import Upsampler, apply_prior, make_upsampler
+from semcomm_ros.reconstruction.prior import Upsampler, coarse_mask, make_upsampler
 
 log = logging.getLogger("semcomm_ros.reconstruction.backends")
 
@@ -105,6 +105,9 @@ def resolve_device(name: str) -> torch.device:
     return torch.device("cuda")
 
 
+#: blurred composite change (grey levels) up to which the previous residual is carried fully,
+#: and from which not at all (temporal carry, EmbeddedReconstructor.reconstruct)
+CARRY_LOW, CARRY_HIGH = 3.0, 10.0
 #: fields of ReconstructionConfig a running embedded backend takes over in place
 LIVE_FIELDS = ("realism", "seed", "keep_low", "keep_high", "temporal")
 
@@ -118,9 +121,9 @@ class EmbeddedReconstructor(Reconstructor):
        does not change.
     2. The small conditional diffusion model refines that, at the knob's setting.
     3. Temporal (``cfg.temporal``): a temporal checkpoint is conditioned on the previous
-       reconstruction, and pixels whose input did not change since the previous frame
-       keep its reconstruction (no flicker at the realism end; a frame that changed
-       nowhere skips the network).
+       reconstruction, and where the composite is static the previous frame's residual
+       is carried over (detail persists, no flicker at the realism end; a frame that
+       changed nowhere skips the network).
     """
 
     name = "embedded"
@@ -154,10 +157,16 @@ class EmbeddedReconstructor(Reconstructor):
         self._prev = None
         self._prior_cache = None
 
-    def prior_composite(self, x: Inputs) -> np.ndarray:
-        """The composite with the coarse picture upsampled by the prior (cached)."""
-        if x.coarse is None:
-            return x.image
+    def prior_composite(self, x: Inputs) -> tuple[np.ndarray, np.ndarray | None]:
+        """(composite with the coarse picture upsampled by the prior, where it replaced pixels).
+
+        The upsampled picture is cached while the coarse picture does not change; the
+        mask is None where the prior did nothing.
+        """
+        if x.coarse is None or type(self.upsampler) is Upsampler \
+                or (x.coarse.shape[0] >= x.image.shape[0]
+                    and x.coarse.shape[1] >= x.image.shape[1]):
+            return x.image, None
         c = self._prior_cache
         if c is not None and c[1] == x.image.shape and np.array_equal(c[0], x.coarse):
             up = c[2]
@@ -165,42 +174,58 @@ class EmbeddedReconstructor(Reconstructor):
             h, w = x.image.shape[:2]
             up = self.upsampler(x.coarse, w, h)
             self._prior_cache = (x.coarse.copy(), x.image.shape, up)
-        return apply_prior(x.image, x.coarse, _Fixed(up))
+        mask = coarse_mask(x.image, x.coarse)
+        return np.where(mask[..., None], up, x.image), mask
 
     def reconstruct(self, decoded) -> np.ndarray:
-        """Prior, then one sampling run (seed = cfg.seed + frame sequence), blended."""
+        """Prior, then one sampling run (seed = cfg.seed + frame sequence), blended.
+
+        Temporal: where the composite hardly changed since the previous frame (a static
+        scene) and this frame brought no fresh coarse picture, the previous frame's
+        residual (its reconstruction minus its composite: the detail the prior and the
+        network added) is carried over, so that detail persists through the video
+        frames that follow a still, and nothing flickers.
+        """
         x = read_inputs(decoded)
-        comp = self.prior_composite(x)
+        comp, fresh = self.prior_composite(x)
         keep = keep_map(x.weight_map, x.level, self.cfg.keep_low, self.cfg.keep_high)
         prev = self._prev if self.cfg.temporal else None
         if prev is not None and (prev[1].shape != comp.shape or x.sequence <= prev[0]):
             prev = None
-        same = None
+        carry = None
         if prev is not None:
-            same = (prev[1] == comp).all(axis=2) & (keep < 1.0)
-            if same.all() or (same | (keep >= 1.0)).all():
-                out = np.where(same[..., None], prev[2], comp)
-                self._prev = (x.sequence, comp, out)
-                return out
-        out = self.pipeline(comp, x.weight_map, x.semantic_map, keep,
-                            seed=self.cfg.seed + x.sequence, **self.cfg.sampling(),
-                            previous=None if prev is None else prev[2],
-                            valid=None if prev is None else np.ones(keep.shape, np.float32))
-        if same is not None:
-            out = np.where(same[..., None], prev[2], out)
+            carry = carry_weight(x.image, prev[1], fresh) * (1.0 - keep)
+            carried = np.clip(x.image.astype(np.int16) + (prev[2].astype(np.int16) - prev[1]),
+                              0, 255).astype(np.uint8)
+        if carry is not None and ((carry >= 0.999) | (keep >= 1.0)).all():
+            out = np.where(keep[..., None] >= 1.0, x.image, carried)  # static: no network
+        else:
+            out = self.pipeline(comp, x.weight_map, x.semantic_map, keep,
+                                seed=self.cfg.seed + x.sequence, **self.cfg.sampling(),
+                                previous=None if prev is None else prev[2],
+                                valid=None if prev is None
+                                else np.ones(keep.shape, np.float32))
+            if carry is not None:
+                c = carry[..., None]
+                out = (c * carried + (1.0 - c) * out + 0.5).astype(np.uint8)
         if self.cfg.temporal:
-            self._prev = (x.sequence, comp, out)
+            self._prev = (x.sequence, x.image, out)
         return out
 
 
-class _Fixed(Upsampler):
-    """An upsampler that returns a picture computed before (the prior's cache)."""
+def carry_weight(image: np.ndarray, previous: np.ndarray, fresh: np.ndarray | None
+                 ) -> np.ndarray:
+    """HxW weight in [0, 1] of the previous frame's residual: 1 where the composite is static.
 
-    def __init__(self, up: np.ndarray):
-        self.up = up
-
-    def __call__(self, small: np.ndarray, width: int, height: int) -> np.ndarray:
-        return self.up
+    1 where the (blurred) largest channel change is <= CARRY_LOW grey levels, 0 from
+    CARRY_HIGH up and where this frame's prior gave fresh detail (``fresh``).
+    """
+    d = np.abs(image.astype(np.int16) - previous).max(axis=2).astype(np.float32)
+    d = cv2.GaussianBlur(d, (0, 0), 2.0)
+    w = np.clip((CARRY_HIGH - d) / (CARRY_HIGH - CARRY_LOW), 0.0, 1.0)
+    if fresh is not None:
+        w[fresh] = 0.0
+    return w
 
 
 def _fallback(cfg: ReconstructionConfig, reason: str) -> CompositionReconstructor:
