@@ -121,9 +121,10 @@ class EmbeddedReconstructor(Reconstructor):
        does not change.
     2. The small conditional diffusion model refines that, at the knob's setting.
     3. Temporal (``cfg.temporal``): a temporal checkpoint is conditioned on the previous
-       reconstruction, and where the composite is static the previous frame's residual
-       is carried over (detail persists, no flicker at the realism end; a frame that
-       changed nowhere skips the network).
+       reconstruction; where the composite is static the prior's detail of the previous
+       frame is carried into this one, and pixels that did not change at all keep the
+       previous reconstruction (no flicker; a frame that changed nowhere skips the
+       network).
     """
 
     name = "embedded"
@@ -138,7 +139,8 @@ class EmbeddedReconstructor(Reconstructor):
         self.upsampler = upsampler or make_upsampler(cfg.prior, cfg.prior_noise, 1,
                                                      cfg.threads, cfg.prior_dir)
         self._prior_cache: tuple[np.ndarray, tuple, np.ndarray] | None = None
-        self._prev: tuple[int, np.ndarray, np.ndarray] | None = None  # seq, input, output
+        # previous frame: sequence, composite, reconstruction, prior detail (int16)
+        self._prev: tuple[int, np.ndarray, np.ndarray, np.ndarray] | None = None
 
     def update_config(self, cfg: ReconstructionConfig) -> bool:
         """Take over a new configuration in place when only live fields changed.
@@ -181,10 +183,12 @@ class EmbeddedReconstructor(Reconstructor):
         """Prior, then one sampling run (seed = cfg.seed + frame sequence), blended.
 
         Temporal: where the composite hardly changed since the previous frame (a static
-        scene) and this frame brought no fresh coarse picture, the previous frame's
-        residual (its reconstruction minus its composite: the detail the prior and the
-        network added) is carried over, so that detail persists through the video
-        frames that follow a still, and nothing flickers.
+        scene) and this frame brought no fresh coarse picture, the prior's detail of the
+        previous frame (its prior-refined composite minus its composite) is carried into
+        this frame's composite, so the detail the prior gave the last still persists
+        through the video frames that follow it. Pixels whose composite did not change at
+        all keep the previous reconstruction (no flicker at the realism end; a frame that
+        changed nowhere skips the network).
         """
         x = read_inputs(decoded)
         comp, fresh = self.prior_composite(x)
@@ -192,24 +196,27 @@ class EmbeddedReconstructor(Reconstructor):
         prev = self._prev if self.cfg.temporal else None
         if prev is not None and (prev[1].shape != comp.shape or x.sequence <= prev[0]):
             prev = None
-        carry = None
+        same = None
         if prev is not None:
-            carry = carry_weight(x.image, prev[1], fresh) * (1.0 - keep)
-            carried = np.clip(x.image.astype(np.int16) + (prev[2].astype(np.int16) - prev[1]),
-                              0, 255).astype(np.uint8)
-        if carry is not None and ((carry >= 0.999) | (keep >= 1.0)).all():
-            out = np.where(keep[..., None] >= 1.0, x.image, carried)  # static: no network
+            carry = carry_weight(x.image, prev[1], fresh) * (keep < 1.0)
+            if carry.any():
+                detail = prev[3].astype(np.float32) * carry[..., None]
+                comp = np.clip(comp + detail + 0.5, 0, 255).astype(np.uint8)
+            same = (prev[1] == x.image).all(axis=2) & (keep < 1.0)
+            if fresh is not None:
+                same &= ~fresh
+        if same is not None and (same | (keep >= 1.0)).all():
+            out = np.where(same[..., None], prev[2], x.image)  # static: no network
         else:
             out = self.pipeline(comp, x.weight_map, x.semantic_map, keep,
                                 seed=self.cfg.seed + x.sequence, **self.cfg.sampling(),
                                 previous=None if prev is None else prev[2],
                                 valid=None if prev is None
                                 else np.ones(keep.shape, np.float32))
-            if carry is not None:
-                c = carry[..., None]
-                out = (c * carried + (1.0 - c) * out + 0.5).astype(np.uint8)
+            if same is not None:
+                out = np.where(same[..., None], prev[2], out)
         if self.cfg.temporal:
-            self._prev = (x.sequence, x.image, out)
+            self._prev = (x.sequence, x.image, out, comp.astype(np.int16) - x.image)
         return out
 
 
