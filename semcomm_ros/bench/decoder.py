@@ -310,7 +310,8 @@ def time_per_frame(recs: dict, streams: list[Stream], runs: int
     """Median seconds per 640x480 frame for each backend at 0.06 bpp: (cold, stream).
 
     cold: the held-out frame with the smallest coarse picture (a still), every state
-    cleared before each run (the prior runs, no previous frame: the worst case); stream: ``runs`` consecutive held-out frames
+    cleared before each run (the prior runs, no previous frame: the worst case);
+    stream: ``runs`` consecutiveheld-out frames
     (the prior's cache and the previous frame as the decoder node has them).
     """
     from semcomm_ros.codec import CompositionDecoder, SemanticEncoder
