@@ -311,7 +311,7 @@ def time_per_frame(recs: dict, streams: list[Stream], runs: int
 
     cold: the held-out frame with the smallest coarse picture (a still), every state
     cleared before each run (the prior runs, no previous frame: the worst case);
-    stream: ``runs`` consecutiveheld-out frames
+    stream: ``runs`` consecutive held-out frames
     (the prior's cache and the previous frame as the decoder node has them).
     """
     from semcomm_ros.codec import CompositionDecoder, SemanticEncoder
