@@ -434,7 +434,8 @@ def examples(results: dict, out_dir: Path, recs: dict, budget: float) -> list[st
                for x in row]
         for x, label in zip(row, ("original", *METHODS), strict=True):
             cv2.putText(x, label, (8, 24), cv2.FONT_HERSHEY_SIMPLEX, 0.7, (0, 255, 255), 2)
-        fname = f"decoder_{g.split()[0]}_{b}.png"
+        slug = "_".join(w.strip("()") for w in g.split()[:2]).replace("-", "")
+        fname = f"decoder_{slug}_{b}.png"  # one file per group
         cv2.imwrite(str(out_dir / fname), np.concatenate(row, axis=1))
         names.append((g, sname, fname))
     return [f"![{g}: {s}]({f})  \n*{g}, {s}, target {budget} bpp: original | composition | "
