@@ -85,9 +85,9 @@ class ReconstructionConfig:
     prior_dir: str = field(default="", metadata=describe(
         "folder of the waifu2x ONNX files; empty = data/priors/waifu2x or the shared cache"))
     temporal: bool = field(default=True, metadata=describe(
-        "use the previous reconstruction: pixels whose composite did not change keep their "
-        "previous reconstruction (no flicker, less work), and a temporal checkpoint is "
-        "conditioned on it"))
+        "use the previous frame: pixels whose composite did not change keep their "
+        "previous reconstruction (no flicker, less work), and a temporal checkpoint also "
+        "sees the previous frame's refined composite"))
     seed: int = field(default=0, metadata=describe(
         "noise seed; the frame's sequence number is added, so output is reproducible"))
     keep_low: float = field(default=0.45, metadata=describe(
