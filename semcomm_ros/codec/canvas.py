@@ -69,6 +69,9 @@ class Canvas:
 
     image: np.ndarray
     yuv: np.ndarray | None = None
+    #: the decoded picture at its coded size before ``resize_to`` (base-station side
+    #: only, for the reconstruction's upsampler; None where not known)
+    small: np.ndarray | None = None
 
 
 def crf_of(video_q: int) -> float:
@@ -284,7 +287,7 @@ def apply_texture(frame: CodedFrame, ring: CanvasRing, parts: PartBuffer | None 
             data = parts.assemble(frame)
         image = imagecodec.decode(data, frame.background_codec,
                                   frame.background_width, frame.background_height)
-        return Canvas(np.ascontiguousarray(resize_to(image, width, height)))
+        return Canvas(np.ascontiguousarray(resize_to(image, width, height)), small=image)
     base = ring.get(frame.ref_sequence)
     if base.image.shape[:2] != (height, width):
         raise MissingReference(f"reference canvas {frame.ref_sequence} has another size")
@@ -302,7 +305,7 @@ def apply_texture(frame: CodedFrame, ring: CanvasRing, parts: PartBuffer | None 
 
     check_annexb(frame.background)
     small, yuv = decode_pair(prime, frame.background, cw, ch)
-    return Canvas(np.ascontiguousarray(resize_to(small, width, height)), yuv)
+    return Canvas(np.ascontiguousarray(resize_to(small, width, height)), yuv, small)
 
 
 def uses_canvas(frame: CodedFrame) -> bool:

@@ -53,6 +53,10 @@ class DecodedFrame:
     updated: bool = True                  # this frame brought new texture (temporal scalability:
     #                                       False for a skip, a part of a split still, or the
     #                                       semantic layer alone)
+    coarse: np.ndarray | None = None      # the background picture as decoded at its coded
+    #                                       size, before it was scaled up to make ``image``
+    #                                       (None when not known): the reconstruction's
+    #                                       upsampler starts from it
 
 
 def brings_texture(frame: CodedFrame) -> bool:
@@ -123,6 +127,8 @@ class CompositionDecoder:
     def reset(self) -> None:
         """Forget everything held (background, last picture, object cache, video state)."""
         self._background: np.ndarray | None = None
+        self._background_small: np.ndarray | None = None
+        self._coarse: np.ndarray | None = None
         self._last: DecodedFrame | None = None
         self._cache: list[_CachedObject] = []
         self._ring.clear()
@@ -158,7 +164,11 @@ class CompositionDecoder:
 
     def _base_picture(self, frame: CodedFrame, height: int,
                       width: int) -> tuple[np.ndarray, np.ndarray | None, bool]:
-        """(canvas, new background to hold or None, concealed) for this frame."""
+        """(canvas, new background to hold or None, concealed) for this frame.
+
+        Sets ``self._coarse`` to the coded-size picture the canvas was scaled from.
+        """
+        self._coarse = None
         codec = frame.background_codec
         if codec == "h264":
             if self._video is None:
@@ -170,9 +180,11 @@ class CompositionDecoder:
         if codec:
             bg = imagecodec.decode(frame.background, codec, frame.background_width,
                                    frame.background_height)
+            self._coarse = bg
             bg = resize_to(bg, width, height)
             return bg.copy(), bg, False
         if self._background is not None and self._background.shape[:2] == (height, width):
+            self._coarse = self._background_small
             return self._background.copy(), None, False
         if self._video is not None and self._last is not None \
                 and self._last.image.shape[:2] == (height, width):
@@ -195,6 +207,7 @@ class CompositionDecoder:
                                       or frame.weight_map.shape[1] > width):
             raise BitstreamError("weight map larger than the source image")
         held = None  # the canvas this frame leaves for later frames to reference
+        self._coarse = None  # set by the paths that scale a coded picture up
         parts = None  # the part buffer after this frame, if it is a part
         try:
             if frame.texture_mode == MODE_PART:
@@ -208,6 +221,7 @@ class CompositionDecoder:
             elif uses_canvas(frame):
                 held = apply_texture(frame, self._ring, self._parts)
                 canvas, new_background, concealed = held.image.copy(), None, False
+                self._coarse = held.small
             else:
                 canvas, new_background, concealed = self._base_picture(frame, height, width)
         except BitstreamError:
@@ -235,6 +249,7 @@ class CompositionDecoder:
         # Commit: nothing above raised, so the held state may change now.
         if new_background is not None:
             self._background = new_background
+            self._background_small = self._coarse
         if held is not None:
             self._ring.put(frame.sequence, held)
         if parts is not None:
@@ -247,7 +262,8 @@ class CompositionDecoder:
                                     if all(_box_iou(c.box, n.box) < 0.3 for n in new_cache)]
                        )[:CACHE_SIZE]
         self._last = DecodedFrame(canvas, weight_map, semantic, list(frame.objects), frame.level,
-                                  frame.sequence, concealed, brings_texture(frame))
+                                  frame.sequence, concealed, brings_texture(frame),
+                                  None if parts is not None else self._coarse)
         return self._last
 
     def _from_cache(self, obj: CodedObject) -> np.ndarray | None:

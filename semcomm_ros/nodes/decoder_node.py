@@ -131,9 +131,14 @@ class DecoderNode(Node):
         if cfg.codec != old.codec:
             self.decoder.update_config(cfg.codec)
         if cfg.reconstruction != old.reconstruction:
-            self.reconstructor = make_reconstructor(cfg.reconstruction)  # the refiner's next job
-            # uses it; one already running finishes with the old one
-            self.get_logger().info(f"reconstruction backend: {self.reconstructor.name}")
+            update = getattr(self.reconstructor, "update_config", None)
+            if update is not None and update(cfg.reconstruction):
+                # the knob (realism) and other live fields: taken over in place, no reload
+                self.get_logger().info(f"reconstruction: realism {cfg.reconstruction.realism}")
+            else:
+                self.reconstructor = make_reconstructor(cfg.reconstruction)  # the refiner's
+                # next job uses it; one already running finishes with the old one
+                self.get_logger().info(f"reconstruction backend: {self.reconstructor.name}")
         if changed(old, cfg, "topics", "qos", "compressed_output", "diagnostics_period_s"):
             self.wiring.clear()
             self._wire()

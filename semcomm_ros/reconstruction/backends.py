@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
@@ -19,6 +19,7 @@ import torch
 from semcomm_ros.reconstruction.config import ReconstructionConfig
 from semcomm_ros.reconstruction.models import CheckpointError, EmbeddedDecoder
 from semcomm_ros.reconstruction.pipeline import EmbeddedPipeline, keep_map
+from semcomm_ros.reconstruction.prior import Upsampler, coarse_mask, make_upsampler
 
 log = logging.getLogger("semcomm_ros.reconstruction.backends")
 
@@ -36,6 +37,7 @@ class Inputs:
     semantic_map: np.ndarray  # HxW uint16
     level: int
     sequence: int
+    coarse: np.ndarray | None = None  # coded-size picture the composite was scaled from
 
 
 def read_inputs(decoded) -> Inputs:
@@ -61,8 +63,13 @@ def read_inputs(decoded) -> Inputs:
     sem = np.zeros((h, w), np.uint16) if sem.size == 0 else sem.astype(np.uint16)
     if sem.shape != (h, w):
         sem = cv2.resize(sem, (w, h), interpolation=cv2.INTER_NEAREST)
+    coarse = getattr(decoded, "coarse", None)
+    if not isinstance(coarse, np.ndarray) or coarse.ndim != 3 or coarse.shape[2] != 3 \
+            or coarse.dtype != np.uint8 or coarse.shape[0] > h or coarse.shape[1] > w \
+            or min(coarse.shape[:2]) < 2:
+        coarse = None
     return Inputs(image, np.clip(weight, 0.0, 1.0), sem, int(getattr(decoded, "level", 0)),
-                  int(getattr(decoded, "sequence", 0)))
+                  int(getattr(decoded, "sequence", 0)), coarse)
 
 
 class Reconstructor(ABC):
@@ -98,26 +105,112 @@ def resolve_device(name: str) -> torch.device:
     return torch.device("cuda")
 
 
+#: fields of ReconstructionConfig a running embedded backend takes over in place
+LIVE_FIELDS = ("realism", "seed", "keep_low", "keep_high", "temporal")
+
+
 class EmbeddedReconstructor(Reconstructor):
-    """Backend ``embedded``: the project's small conditional diffusion model."""
+    """Backend ``embedded``: prior upsampling of the coarse picture, then the diffusion model.
+
+    1. The coarse picture the codec sent (``decoded.coarse``) is upsampled by the
+       pretrained prior (``cfg.prior``) and replaces the codec's bilinear upscale in the
+       composite (pasted objects stay as received); cached while the coarse picture
+       does not change.
+    2. The small conditional diffusion model refines that, at the knob's setting.
+    3. Temporal (``cfg.temporal``): a temporal checkpoint is conditioned on the previous
+       frame's refined composite (as in its training pairs; feeding back its own output
+       cost 0.07 dB and 0.003 SSIM on training frames), and pixels that did not change
+       at all keep the previous reconstruction (no flicker; a frame that changed nowhere
+       skips the network).
+    """
 
     name = "embedded"
 
-    def __init__(self, cfg: ReconstructionConfig, model: EmbeddedDecoder | None = None):
+    def __init__(self, cfg: ReconstructionConfig, model: EmbeddedDecoder | None = None,
+                 upsampler: Upsampler | None = None):
         self.cfg = cfg
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
         model = model or EmbeddedDecoder.load(cfg.checkpoint_path())
         self.pipeline = EmbeddedPipeline(model, device=resolve_device(cfg.device))
+        self.upsampler = upsampler or make_upsampler(cfg.prior, cfg.prior_noise, 1,
+                                                     cfg.threads, cfg.prior_dir)
+        self._prior_cache: tuple[np.ndarray, tuple, np.ndarray] | None = None
+        # previous frame: sequence, composite, reconstruction, (unused), and the composite
+        # the network saw (the temporal input: what training pairs store)
+        self._prev: tuple | None = None
+
+    def update_config(self, cfg: ReconstructionConfig) -> bool:
+        """Take over a new configuration in place when only live fields changed.
+
+        Returns False when something else changed (the caller builds a new backend).
+        """
+        cfg.validate()
+        old = replace(self.cfg, **{k: getattr(cfg, k) for k in LIVE_FIELDS})
+        if old != cfg:
+            return False
+        self.cfg = cfg
+        return True
+
+    def reset(self) -> None:
+        """Forget the previous frame (a new stream)."""
+        self._prev = None
+        self._prior_cache = None
+
+    def prior_composite(self, x: Inputs) -> tuple[np.ndarray, np.ndarray | None]:
+        """(composite with the coarse picture upsampled by the prior, where it replaced pixels).
+
+        The upsampled picture is cached while the coarse picture does not change; the
+        mask is None where the prior did nothing.
+        """
+        if x.coarse is None or type(self.upsampler) is Upsampler \
+                or (x.coarse.shape[0] >= x.image.shape[0]
+                    and x.coarse.shape[1] >= x.image.shape[1]):
+            return x.image, None
+        c = self._prior_cache
+        if c is not None and c[1] == x.image.shape and np.array_equal(c[0], x.coarse):
+            up = c[2]
+        else:
+            h, w = x.image.shape[:2]
+            up = self.upsampler(x.coarse, w, h)
+            self._prior_cache = (x.coarse.copy(), x.image.shape, up)
+        mask = coarse_mask(x.image, x.coarse)
+        return np.where(mask[..., None], up, x.image), mask
 
     def reconstruct(self, decoded) -> np.ndarray:
-        """One sampling run (seed = cfg.seed + frame sequence) blended with the composite."""
+        """Prior, then one sampling run (seed = cfg.seed + frame sequence), blended.
+
+        Temporal: the network (a temporal checkpoint) also sees the previous frame's
+        refined composite; pixels whose composite did not change at all keep the previous
+        reconstruction (no flicker at the realism end; a frame that changed nowhere skips
+        the network). Carrying the prior's detail of the previous frame into static parts
+        was tried and removed: on training frames it cost 0.003 SSIM at 0.1 bpp (the auto
+        coder's P-frames refine the background themselves, the carried detail overshoots).
+        """
         x = read_inputs(decoded)
+        comp, fresh = self.prior_composite(x)
         keep = keep_map(x.weight_map, x.level, self.cfg.keep_low, self.cfg.keep_high)
-        return self.pipeline(x.image, x.weight_map, x.semantic_map, keep,
-                             steps=self.cfg.steps, eta=self.cfg.eta,
-                             noise_scale=self.cfg.noise_scale,
-                             seed=self.cfg.seed + x.sequence)
+        prev = self._prev if self.cfg.temporal else None
+        if prev is not None and (prev[1].shape != comp.shape or x.sequence <= prev[0]):
+            prev = None
+        same = None
+        if prev is not None:
+            same = (prev[1] == x.image).all(axis=2) & (keep < 1.0)
+            if fresh is not None:
+                same &= ~fresh
+        if same is not None and (same | (keep >= 1.0)).all():
+            out = np.where(same[..., None], prev[2], x.image)  # static: no network
+        else:
+            out = self.pipeline(comp, x.weight_map, x.semantic_map, keep,
+                                seed=self.cfg.seed + x.sequence, **self.cfg.sampling(),
+                                previous=None if prev is None else prev[4],
+                                valid=None if prev is None
+                                else np.ones(keep.shape, np.float32))
+            if same is not None:
+                out = np.where(same[..., None], prev[2], out)
+        if self.cfg.temporal:
+            self._prev = (x.sequence, x.image, out, None, comp)
+        return out
 
 
 def _fallback(cfg: ReconstructionConfig, reason: str) -> CompositionReconstructor:

@@ -14,6 +14,7 @@ from semcomm_ros.paths import SHARE
 BACKENDS = ("none", "embedded", "sd")
 DEVICES = ("auto", "cpu", "cuda")
 SD_MODES = ("img2img", "inpaint")
+PRIORS = ("none", "bicubic", "waifu2x")
 
 #: The checkpoint shipped in the repository (a folder, see docs/models/embedded_decoder.md):
 #: models/ of the clone, or share/semcomm_ros/models of a colcon install (semcomm_ros.paths).
@@ -70,14 +71,23 @@ class ReconstructionConfig:
     device: str = field(default="auto", metadata=describe("auto (cuda when present), cpu, cuda"))
     threads: int = field(default=0, metadata=describe(
         "CPU threads for torch (0 = leave torch's default)"))
-    steps: int = field(default=1, metadata=describe(
-        "sampling steps: 1 = fidelity end (PSNR-oriented one-step estimate); "
-        "more steps with eta > 0 add generated detail (realism end)"))
-    eta: float = field(default=0.0, metadata=describe(
-        "DDIM eta in [0, 1]: 0 deterministic, 1 fresh noise every step (more realism)"))
-    noise_scale: float = field(default=0.0, metadata=describe(
-        "scale of the starting noise in [0, 2]: 0 = the fidelity end's regression "
-        "estimate (with steps 1), 1 = sampling (realism end)"))
+    realism: float = field(default=0.0, metadata=describe(
+        "the fidelity <-> realism knob in [0, 1], live at run time: 0 = fidelity end (one "
+        "deterministic step, the PSNR-oriented estimate), 1 = realism end (4 DDIM steps, "
+        "eta 1, from noise); key objects stay as received at any setting"))
+    prior: str = field(default="waifu2x", metadata=describe(
+        "upsampler of the coarse picture the codec sent, before the diffusion refinement: "
+        "waifu2x (pretrained, tools/fetch_priors.sh; bicubic with a warning when missing), "
+        "bicubic, none (the codec's bilinear)"))
+    prior_noise: int = field(default=3, metadata=describe(
+        "waifu2x denoise level -1..3 (3 matches low-rate codec output; "
+        "docs/models/waifu2x_prior.md)"))
+    prior_dir: str = field(default="", metadata=describe(
+        "folder of the waifu2x ONNX files; empty = data/priors/waifu2x or the shared cache"))
+    temporal: bool = field(default=True, metadata=describe(
+        "use the previous frame: pixels whose composite did not change keep their "
+        "previous reconstruction (no flicker, less work), and a temporal checkpoint also "
+        "sees the previous frame's refined composite"))
     seed: int = field(default=0, metadata=describe(
         "noise seed; the frame's sequence number is added, so output is reproducible"))
     keep_low: float = field(default=0.45, metadata=describe(
@@ -98,23 +108,33 @@ class ReconstructionConfig:
             raise ConfigError(f"backend must be one of {BACKENDS}, not {self.backend!r}")
         if self.device not in DEVICES:
             raise ConfigError(f"device must be one of {DEVICES}, not {self.device!r}")
-        if not 1 <= self.steps <= 1000:
-            raise ConfigError("steps must be in [1, 1000]")
-        if not 0.0 <= self.eta <= 1.0:
-            raise ConfigError("eta must be in [0, 1]")
-        if not 0.0 <= self.noise_scale <= 2.0:
-            raise ConfigError("noise_scale must be in [0, 2]")
+        if not 0.0 <= self.realism <= 1.0:
+            raise ConfigError("realism must be in [0, 1]")
+        if self.prior not in PRIORS:
+            raise ConfigError(f"prior must be one of {PRIORS}, not {self.prior!r}")
+        if not -1 <= self.prior_noise <= 3:
+            raise ConfigError("prior_noise must be in [-1, 3]")
         if not 0.0 <= self.keep_low < self.keep_high <= 1.0:
             raise ConfigError("need 0 <= keep_low < keep_high <= 1")
         if self.threads < 0:
             raise ConfigError("threads must be >= 0")
         self.sd.validate()
 
+    def sampling(self) -> dict:
+        """The sampler settings of the knob: steps, eta, noise_scale."""
+        return sampling(self.realism)
+
     def checkpoint_path(self) -> Path:
         """The checkpoint folder to load (the shipped one unless configured)."""
         return Path(self.checkpoint).expanduser() if self.checkpoint else SHIPPED_CHECKPOINT
 
 
-#: Knob presets used by the benchmark and docs: (steps, eta, noise_scale).
-FIDELITY_END = {"steps": 1, "eta": 0.0, "noise_scale": 0.0}
-REALISM_END = {"steps": 4, "eta": 1.0, "noise_scale": 1.0}
+def sampling(realism: float) -> dict:
+    """Knob -> sampler: 0 -> 1 step from zeros (regression), 1 -> 4 steps, eta 1, from noise."""
+    r = float(min(1.0, max(0.0, realism)))
+    return {"steps": 1 + round(3 * r), "eta": r, "noise_scale": r}
+
+
+#: Knob presets used by the benchmark and docs.
+FIDELITY_END = {"realism": 0.0}
+REALISM_END = {"realism": 1.0}

@@ -24,6 +24,7 @@ log = logging.getLogger("semcomm_ros.reconstruction.data")
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_DATA_DIR = REPO / "data" / "opencv-doc" / "data"
 SAMPLE_VIDEO = "vtest.avi"
+SECOND_VIDEO = "box.mp4"            # hand-held 640x480 clip (opencv-doc), trained on
 TRAIN_FRAMES = range(0, 600)       # vtest.avi frames trained on
 HELD_OUT_FRAMES = range(600, 795)  # vtest.avi frames never trained on
 #: opencv-doc photos never trained on (benchmark only), plus near-duplicates of them.
@@ -72,8 +73,9 @@ def read_images(folder: Path, exclude: tuple[str, ...] = ()) -> Iterator[Source]
                 yield Source(path.name, img)
 
 
-def read_video(path: Path, frames: range | None = None, every: int = 1) -> Iterator[Source]:
-    """Frames of a video in ``frames`` (all of them, every ``every``-th recorded)."""
+def read_video(path: Path, frames: range | None = None, every: int = 1,
+               step: int = 1) -> Iterator[Source]:
+    """Frames of a video in ``frames``: every ``step``-th fed, every ``every``-th recorded."""
     cap = cv2.VideoCapture(str(path))
     if not cap.isOpened():
         raise ValueError(f"cannot open video {path}")
@@ -83,8 +85,8 @@ def read_video(path: Path, frames: range | None = None, every: int = 1) -> Itera
             ok, img = cap.read()
             if not ok or (frames is not None and i >= frames.stop):
                 break
-            if frames is None or i in frames:
-                yield Source(f"{path.name}#{i}", img, path.name, i % every == 0)
+            if (frames is None or i in frames) and i % step == 0:
+                yield Source(f"{path.name}#{i}", img, path.name, (i // step) % every == 0)
             i += 1
     finally:
         cap.release()
@@ -120,17 +122,21 @@ def read_bag(path: Path, topic: str = "", every: int = 1) -> Iterator[Source]:
 
 
 def iter_sources(inputs: list[str], video_every: int = 3, frames: range | None = None,
-                 topic: str = "") -> Iterator[Source]:
+                 topic: str = "", video_step: int = 1) -> Iterator[Source]:
     """Images from folders, image files, videos and bags; default = the sample data.
 
     The default (no inputs) is the opencv-doc photos minus :data:`EXCLUDED_PHOTOS`
-    plus ``vtest.avi`` frames of :data:`TRAIN_FRAMES`. The held-out vtest frames are
-    refused whatever ``frames`` says.
+    plus ``vtest.avi`` frames of :data:`TRAIN_FRAMES` and the hand-held ``box.mp4``
+    (:data:`SECOND_VIDEO`). The held-out vtest frames are refused whatever ``frames``
+    says. Videos feed every ``video_step``-th frame to the codec.
     """
     if not inputs:
         yield from _fitted(read_images(DEFAULT_DATA_DIR, EXCLUDED_PHOTOS))
         yield from _fitted(read_video(DEFAULT_DATA_DIR / SAMPLE_VIDEO, TRAIN_FRAMES,
-                                      video_every))
+                                      video_every, video_step))
+        if (DEFAULT_DATA_DIR / SECOND_VIDEO).is_file():
+            yield from _fitted(read_video(DEFAULT_DATA_DIR / SECOND_VIDEO, None,
+                                          video_every, video_step))
         return
     for item in inputs:
         path = Path(item)
@@ -141,7 +147,7 @@ def iter_sources(inputs: list[str], video_every: int = 3, frames: range | None =
             if path.name == SAMPLE_VIDEO:
                 rng = TRAIN_FRAMES if frames is None else range(
                     frames.start, min(frames.stop, TRAIN_FRAMES.stop))
-            yield from _fitted(read_video(path, rng, video_every))
+            yield from _fitted(read_video(path, rng, video_every, video_step))
         elif path.suffix.lower() in BAG_EXT or (path / "metadata.yaml").is_file():
             yield from _fitted(read_bag(path, topic, video_every))
         elif path.suffix.lower() in IMAGE_EXT and path.is_file():
@@ -168,24 +174,46 @@ def _enc(img: np.ndarray, ext: str, params: list[int] | None = None) -> bytes:
     return buf.tobytes()
 
 
+class _CachedUpsampler:
+    """Wraps an upsampler; ``active`` False makes it the codec's bilinear (cheap frames)."""
+
+    def __init__(self, upsampler):
+        self.upsampler, self.active = upsampler, True
+
+    def __call__(self, small: np.ndarray, width: int, height: int) -> np.ndarray:
+        if not self.active:
+            from semcomm_ros.codec.region import resize_to
+            return resize_to(small, width, height)
+        return self.upsampler(small, width, height)
+
+
 def build_pack(sources: list[Source], out: Path, budgets_per_image: int = 2,
                bpp_range: tuple[float, float] = (0.02, 0.4), seed: int = 0,
-               use_codec: bool = True) -> Path:
-    """Run the degradation at random budgets (log-uniform bpp) and write a pack.
+               use_codec: bool = True, coders: tuple[str, ...] = ("",),
+               kbit_range: tuple[float, float] | None = None, fps: float = 5.0,
+               upsampler=None) -> Path:
+    """Run the degradation at random budgets and write a pack.
 
     Each of the ``budgets_per_image`` passes walks all sources in order (video frames
-    through one codec state per stream) with a fresh random budget per frame.
+    through one codec state per stream) with a fresh random budget per frame:
+    log-uniform in ``bpp_range`` bits per pixel, or, with ``kbit_range``, in kbit/s at
+    ``fps`` frames per second (bytes per frame, whatever the image size). Pass ``k``
+    uses the texture coder ``coders[k % len(coders)]`` ("" = the default). With an
+    ``upsampler`` (the reconstruction's prior) the stored composite is the prior's
+    output, as the embedded backend sees it; the previous frame's composite of a
+    stream is stored beside it (the temporal input).
     """
     if not sources:
         raise ValueError("no training images")
     rng = np.random.default_rng(seed)
-    blobs: dict[str, list[bytes]] = {k: [] for k in ("orig", "comp", "weight", "sem")}
-    src_idx, levels, bpps, names = [], [], [], []
+    blobs: dict[str, list[bytes]] = {k: [] for k in ("orig", "comp", "weight", "sem", "prev")}
+    src_idx, levels, bpps, names, coder_names = [], [], [], [], []
     q_orig, q_comp = [cv2.IMWRITE_JPEG_QUALITY, 92], [cv2.IMWRITE_JPEG_QUALITY, 90]
     stored: dict[int, int] = {}
-    maker = PairMaker(use_codec)
-    bar = tqdm(total=budgets_per_image * len(sources), desc=f"pairs ({maker.source})")
-    for _ in range(budgets_per_image):       # one pass over all sources per budget draw
+    up = _CachedUpsampler(upsampler) if upsampler is not None else None
+    bar = tqdm(total=budgets_per_image * len(sources), desc="pairs")
+    for k in range(budgets_per_image):       # one pass over all sources per budget draw
+        maker = PairMaker(use_codec, coders[k % len(coders)], up)
         stream = None
         for i, src in enumerate(sources):
             bar.update(1)
@@ -193,8 +221,17 @@ def build_pack(sources: list[Source], out: Path, budgets_per_image: int = 2,
                 maker.reset()
                 stream = src.stream
             h, w = src.image.shape[:2]
-            bpp = float(np.exp(rng.uniform(*np.log(bpp_range))))
-            pair = maker.make(src.image, max(200, int(bpp * h * w / 8)), rng, sequence=i)
+            if kbit_range:
+                kbit = float(np.exp(rng.uniform(*np.log(kbit_range))))
+                budget = int(kbit * 1000 / 8 / fps)
+            else:
+                bpp = float(np.exp(rng.uniform(*np.log(bpp_range))))
+                budget = int(bpp * h * w / 8)
+            nxt = sources[i + 1] if i + 1 < len(sources) else None
+            if up is not None:  # the prior only where it is stored (this or the next pair)
+                up.active = src.record or (nxt is not None and nxt.stream == src.stream
+                                           and bool(src.stream) and nxt.record)
+            pair = maker.make(src.image, max(200, budget), rng, sequence=i)
             if not src.record:
                 continue
             if i not in stored:
@@ -206,13 +243,16 @@ def build_pack(sources: list[Source], out: Path, budgets_per_image: int = 2,
                                interpolation=cv2.INTER_AREA)
             blobs["weight"].append(_enc((small * 255).round().astype(np.uint8), ".png"))
             blobs["sem"].append(_enc(pair.semantic_map.astype(np.uint16), ".png"))
+            blobs["prev"].append(b"" if pair.previous is None
+                                 else _enc(pair.previous, ".jpg", q_comp))
+            coder_names.append(maker.coder or "default")
             src_idx.append(stored[i])
             levels.append(pair.level)
             bpps.append(pair.bytes_used * 8 / (h * w))
     bar.close()
     arrays = {"src_index": np.array(src_idx, np.int32), "level": np.array(levels, np.int8),
               "bpp": np.array(bpps, np.float32), "names": np.array(names),
-              "pair_source": np.array(maker.source)}
+              "pair_source": np.array(maker.source), "coder": np.array(coder_names)}
     for key, items in blobs.items():
         arrays[f"{key}_bytes"] = np.frombuffer(b"".join(items), np.uint8)
         arrays[f"{key}_offsets"] = np.cumsum([0] + [len(b) for b in items]).astype(np.int64)
@@ -230,6 +270,7 @@ class PackedPair:
     weight_map: np.ndarray
     semantic_map: np.ndarray
     level: int
+    previous: np.ndarray | None = None  # the stream's previous composite (temporal input)
 
 
 def load_pack(path: Path) -> tuple[list[PackedPair], dict]:
@@ -251,8 +292,16 @@ def load_pack(path: Path) -> tuple[list[PackedPair], dict]:
         size = (orig.shape[1], orig.shape[0])
         weight = cv2.resize(blob("weight", j, cv2.IMREAD_GRAYSCALE), size,
                             interpolation=cv2.INTER_LINEAR).astype(np.float32) / 255
+        prev = None
+        if "prev_offsets" in d and d["prev_offsets"][j + 1] > d["prev_offsets"][j]:
+            prev = blob("prev", j, cv2.IMREAD_COLOR)
         pairs.append(PackedPair(orig, blob("comp", j, cv2.IMREAD_COLOR), weight,
-                                blob("sem", j, cv2.IMREAD_UNCHANGED), int(d["level"][j])))
+                                blob("sem", j, cv2.IMREAD_UNCHANGED), int(d["level"][j]),
+                                prev))
     info = {"pairs": len(pairs), "images": len(origs), "source": str(d["pair_source"]),
-            "median_bpp": float(np.median(d["bpp"]))}
+            "median_bpp": float(np.median(d["bpp"])),
+            "with_previous": sum(p.previous is not None for p in pairs)}
+    if "coder" in d:
+        names_, counts = np.unique(d["coder"], return_counts=True)
+        info["coders"] = {str(n): int(c) for n, c in zip(names_, counts, strict=True)}
     return pairs, info

@@ -34,6 +34,7 @@ class TrainingPair:
     semantic_map: np.ndarray   # HxW uint16, 0 background, class_id+1 on objects
     level: int
     bytes_used: int
+    previous: np.ndarray | None = None  # the stream's previous composite (temporal input)
 
 
 @lru_cache(maxsize=1)
@@ -61,16 +62,22 @@ class PairMaker:
     as on a robot; call :meth:`reset` between unrelated images or streams.
     """
 
-    def __init__(self, use_codec: bool = True):
+    def __init__(self, use_codec: bool = True, coder: str = "", upsampler=None):
         classes = _codec_classes() if use_codec else None
         self.source = "codec" if classes else "synthetic"
+        self.upsampler = upsampler  # the reconstruction's prior, applied to the composite
+        self.previous: np.ndarray | None = None
+        self.coder = coder
         if classes:
             config_cls, encoder_cls, decoder_cls = classes
             cfg = config_cls()
+            if coder:
+                cfg.texture.coder = coder
             self.encoder, self.decoder = encoder_cls(cfg), decoder_cls(cfg)
 
     def reset(self) -> None:
         """Forget earlier frames (start of a new stream or an unrelated image)."""
+        self.previous = None
         if self.source == "codec":
             self.encoder.reset()
             self.decoder.reset()
@@ -87,9 +94,17 @@ class PairMaker:
             return synthetic_pair(image, byte_budget, rng)
         frame = self.encoder.encode(image, byte_budget=int(byte_budget), sequence=sequence)
         dec = self.decoder.decode(frame)
-        return TrainingPair(image, dec.image, dec.weight_map.astype(np.float32),
+        composite = dec.image
+        if self.upsampler is not None:
+            from semcomm_ros.reconstruction.prior import apply_prior
+            composite = apply_prior(composite, dec.coarse, self.upsampler)
+        previous = self.previous
+        if previous is not None and previous.shape != composite.shape:
+            previous = None
+        self.previous = composite
+        return TrainingPair(image, composite, dec.weight_map.astype(np.float32),
                             dec.semantic_map.astype(np.uint16), int(dec.level),
-                            int(frame.payload_bytes()))
+                            int(frame.payload_bytes()), previous)
 
 
 def make_pair(image: np.ndarray, byte_budget: int, rng: np.random.Generator,

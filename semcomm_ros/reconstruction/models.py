@@ -43,12 +43,19 @@ class DecoderSpec:
     layers_per_block: int = 1
     norm_num_groups: int = 16
     residual_scale: float = 8.0
+    temporal: bool = False  # conditioned on the previous reconstruction too
     training: dict = field(default_factory=dict)
 
     @property
     def latent_channels(self) -> int:
         """Channels of one latent cell: 3 colours x patch x patch."""
         return 3 * self.patch * self.patch
+
+    @property
+    def in_channels(self) -> int:
+        """UNet input: noisy latent, composite, maps (+ previous residual and its validity)."""
+        return 2 * self.latent_channels + N_MAPS + \
+            (self.latent_channels + 1 if self.temporal else 0)
 
     @property
     def multiple(self) -> int:
@@ -71,7 +78,7 @@ class EmbeddedDecoder(torch.nn.Module):
         self.spec = spec
         c = spec.latent_channels
         self.unet = unet or UNet2DModel(
-            sample_size=32, in_channels=2 * c + N_MAPS, out_channels=c,
+            sample_size=32, in_channels=spec.in_channels, out_channels=c,
             block_out_channels=tuple(spec.block_out_channels),
             layers_per_block=spec.layers_per_block,
             down_block_types=("DownBlock2D",) * len(spec.block_out_channels),
@@ -87,10 +94,41 @@ class EmbeddedDecoder(torch.nn.Module):
         """Inverse of :meth:`to_latent`."""
         return F.pixel_shuffle(latent, self.spec.patch) / self.spec.residual_scale
 
-    def condition(self, composite: torch.Tensor, maps: torch.Tensor) -> torch.Tensor:
-        """Composite (B,3,H,W) in [-1,1], maps (B,3,H,W) in [0,1] -> conditioning latent."""
+    def condition(self, composite: torch.Tensor, maps: torch.Tensor,
+                  previous: torch.Tensor | None = None,
+                  valid: torch.Tensor | None = None) -> torch.Tensor:
+        """Composite (B,3,H,W) in [-1,1], maps (B,3,H,W) in [0,1] -> conditioning latent.
+
+        A temporal model also takes the previous reconstruction (B,3,H,W in [-1,1]) and
+        where it is valid (B,1,H,W in [0,1]; None = nowhere): it sees it as the residual
+        ``previous - composite`` in latent units.
+        """
         p = self.spec.patch
-        return torch.cat([F.pixel_unshuffle(composite, p), F.avg_pool2d(maps, p)], dim=1)
+        parts = [F.pixel_unshuffle(composite, p), F.avg_pool2d(maps, p)]
+        if self.spec.temporal:
+            b, _, h, w = composite.shape
+            if previous is None or valid is None:
+                parts += [composite.new_zeros((b, self.spec.latent_channels, h // p, w // p)),
+                          composite.new_zeros((b, 1, h // p, w // p))]
+            else:
+                parts += [self.to_latent((previous - composite) * valid),
+                          F.avg_pool2d(valid, p)]
+        return torch.cat(parts, dim=1)
+
+    def with_temporal(self) -> EmbeddedDecoder:
+        """A temporal copy: the new input channels start at zero weight (same output)."""
+        if self.spec.temporal:
+            return self
+        spec = DecoderSpec(**{**asdict(self.spec), "temporal": True})
+        spec.block_out_channels = tuple(spec.block_out_channels)
+        new = EmbeddedDecoder(spec)
+        state = self.unet.state_dict()
+        w = state["conv_in.weight"]
+        wide = w.new_zeros((w.shape[0], spec.in_channels, *w.shape[2:]))
+        wide[:, :w.shape[1]] = w
+        state["conv_in.weight"] = wide
+        new.unet.load_state_dict(state)
+        return new
 
     def forward(self, noisy: torch.Tensor, timestep: torch.Tensor | int,
                 cond: torch.Tensor) -> torch.Tensor:
@@ -138,7 +176,7 @@ class EmbeddedDecoder(torch.nn.Module):
                                              low_cpu_mem_usage=False)
         except Exception as exc:  # diffusers/safetensors raise many kinds
             raise CheckpointError(f"{folder / 'unet'}: cannot load weights ({exc})") from exc
-        if unet.config.in_channels != 2 * spec.latent_channels + N_MAPS:
+        if unet.config.in_channels != spec.in_channels:
             raise CheckpointError(f"{folder}: UNet channels do not match decoder.json")
         return cls(spec, unet.float())
 

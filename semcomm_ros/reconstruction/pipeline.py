@@ -58,13 +58,25 @@ class EmbeddedPipeline:
     @torch.inference_mode()
     def __call__(self, composite: np.ndarray, weight_map: np.ndarray,
                  semantic_map: np.ndarray, keep: np.ndarray, steps: int = 1,
-                 eta: float = 0.0, noise_scale: float = 1.0, seed: int = 0) -> np.ndarray:
-        """Reconstruct one frame (HxWx3 uint8, channel order as given) from what arrived."""
+                 eta: float = 0.0, noise_scale: float = 1.0, seed: int = 0,
+                 previous: np.ndarray | None = None, valid: np.ndarray | None = None
+                 ) -> np.ndarray:
+        """Reconstruct one frame (HxWx3 uint8, channel order as given) from what arrived.
+
+        ``previous`` (HxWx3 uint8, the last reconstruction) and ``valid`` (HxW float in
+        [0, 1], where it still applies) condition a temporal model; others ignore them.
+        """
         h, w = composite.shape[:2]
         comp, maps = frame_tensors(composite, weight_map, semantic_map, keep)
         comp, maps = comp.to(self.device), maps.to(self.device)
         mult = self.model.spec.multiple
-        cond = self.model.condition(pad_to(comp, mult), pad_to(maps, mult))
+        prev = val = None
+        if previous is not None and valid is not None and self.model.spec.temporal:
+            prev = torch.from_numpy(np.ascontiguousarray(previous)).permute(2, 0, 1)[None]
+            prev = pad_to((prev.float() / 127.5 - 1.0).to(self.device), mult)
+            val = pad_to(torch.from_numpy(valid.astype(np.float32))[None, None]
+                         .to(self.device), mult)
+        cond = self.model.condition(pad_to(comp, mult), pad_to(maps, mult), prev, val)
         generator = torch.Generator("cpu").manual_seed(int(seed))
         shape = (1, self.model.spec.latent_channels, *cond.shape[-2:])
         latents = (torch.randn(shape, generator=generator) * noise_scale).to(self.device)

@@ -62,6 +62,8 @@ class TrainOptions:
     ema: float = 0.998
     keep_low: float = 0.45
     keep_high: float = 0.6
+    temporal: bool = True          # condition on the previous frame (widens a non-temporal init)
+    previous_drop: float = 0.2     # share of samples whose previous frame is hidden
     spec: dict = field(default_factory=dict)  # DecoderSpec fields for a fresh model
 
 
@@ -90,33 +92,47 @@ class CropSampler:
         ph, pw = max(0, self.crop - h), max(0, self.crop - w)
         return cv2.copyMakeBorder(a, 0, ph, 0, pw, cv2.BORDER_REFLECT) if ph or pw else a
 
-    def batch(self, n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """original, composite (B,3,c,c in [-1,1]) and maps (B,3,c,c: weight, objects, keep)."""
+    def batch(self, n: int, previous_drop: float = 0.0
+              ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Random crops: original, composite, maps, previous, valid.
+
+        original, composite (B,3,c,c in [-1,1]), maps (B,3,c,c: weight, objects, keep),
+        the previous frame's composite (B,3,c,c; the composite where there is none) and
+        its validity (B,1,c,c: 1 where a previous frame is given).
+        """
         c = self.crop
         o = np.empty((n, c, c, 3), np.uint8)
         k = np.empty((n, c, c, 3), np.uint8)
+        pv = np.empty((n, c, c, 3), np.uint8)
         m = np.empty((n, 3, c, c), np.float32)
+        v = np.zeros((n, 1, 1, 1), np.float32)
         for b in range(n):
             i = int(self.rng.integers(len(self.pairs)))
             p = self.pairs[i]
+            prev = getattr(p, "previous", None)
+            if prev is not None and self.rng.random() < previous_drop:
+                prev = None
             arrs = [self._padded(a) for a in (p.original, p.composite, p.weight_map,
                                               (p.semantic_map > 0).astype(np.float32),
-                                              self.keep[i])]
+                                              self.keep[i],
+                                              p.composite if prev is None else prev)]
             h, w = arrs[0].shape[:2]
             y, x = int(self.rng.integers(h - c + 1)), int(self.rng.integers(w - c + 1))
             arrs = [a[y:y + c, x:x + c] for a in arrs]
             if self.rng.random() < 0.5:
                 arrs = [a[:, ::-1] for a in arrs]
-            o[b], k[b] = arrs[0], arrs[1]
-            m[b] = np.stack(arrs[2:])
+            o[b], k[b], pv[b] = arrs[0], arrs[1], arrs[5]
+            m[b] = np.stack(arrs[2:5])
+            v[b] = float(prev is not None)
         def f(a):
             return torch.from_numpy(a).permute(0, 3, 1, 2).float() / 127.5 - 1.0
-        return f(o), f(k), torch.from_numpy(m)
+        valid = torch.from_numpy(v).expand(n, 1, c, c).contiguous()
+        return f(o), f(k), torch.from_numpy(m), f(pv), valid
 
 
 def residual_scale(sampler: CropSampler, n: int = 64) -> float:
     """1 / std of the residual outside kept regions (so the latent has unit variance)."""
-    o, k, m = sampler.batch(n)
+    o, k, m, _, _ = sampler.batch(n)
     r = (o - k) * (1 - m[:, 2:3])
     std = float(r.pow(2).sum() / ((1 - m[:, 2:3]).sum() * 3 + 1e-6)) ** 0.5
     return float(np.clip(1.0 / max(std, 1e-3), 1.0, 50.0))
@@ -124,7 +140,8 @@ def residual_scale(sampler: CropSampler, n: int = 64) -> float:
 
 def batch_loss(model: EmbeddedDecoder, original: torch.Tensor, composite: torch.Tensor,
                maps: torch.Tensor, t: torch.Tensor, noise: torch.Tensor,
-               amp: bool = False) -> torch.Tensor:
+               amp: bool = False, previous: torch.Tensor | None = None,
+               valid: torch.Tensor | None = None) -> torch.Tensor:
     """Denoising loss: MSE of the predicted clean residual, outside kept regions.
 
     The residual is noised to timestep ``t`` (cosine schedule) and the model predicts
@@ -136,7 +153,7 @@ def batch_loss(model: EmbeddedDecoder, original: torch.Tensor, composite: torch.
     a = acp[t].view(-1, 1, 1, 1)
     zt = a.sqrt() * z0 + (1 - a).sqrt() * noise
     with torch.autocast(original.device.type, dtype=torch.bfloat16, enabled=amp):
-        pred = model(zt, t, model.condition(composite, maps))
+        pred = model(zt, t, model.condition(composite, maps, previous, valid))
     err = model.from_latent(pred.float() - z0) * model.spec.residual_scale
     w = 1.0 - maps[:, 2:3]
     return (err.pow(2) * w).sum() / (w.sum() * 3 + 1e-6)
@@ -149,7 +166,7 @@ def initial_model(opts: TrainOptions, sampler: CropSampler) -> EmbeddedDecoder:
         try:
             model = EmbeddedDecoder.load(path)
             log.info("starting from checkpoint %s", path)
-            return model
+            return model.with_temporal() if opts.temporal else model
         except CheckpointError as exc:
             if opts.init != "shipped":
                 raise
@@ -157,6 +174,7 @@ def initial_model(opts: TrainOptions, sampler: CropSampler) -> EmbeddedDecoder:
     spec = DecoderSpec(**opts.spec)
     spec.block_out_channels = tuple(spec.block_out_channels)
     spec.residual_scale = residual_scale(sampler)
+    spec.temporal = spec.temporal or opts.temporal
     if opts.crop % spec.multiple:
         raise ValueError(f"crop must be a multiple of {spec.multiple}")
     return EmbeddedDecoder(spec)
@@ -182,6 +200,9 @@ def train(pairs: list[PackedPair], opts: TrainOptions, info: dict | None = None,
         log.info("resuming %s at step %d", state_path, state["step"])
     else:
         model = initial_model(opts, sampler)
+    # the step count continues the initial checkpoint's (fine-tuning the shipped model)
+    base_steps = state.get("base_steps", 0) if state else int(
+        model.spec.training.get("total_steps", model.spec.training.get("steps", 0)) or 0)
     model.to(device).train()
     ema = deepcopy(model).eval().requires_grad_(False)
     opt = torch.optim.AdamW(model.parameters(), lr=opts.lr, weight_decay=0.0)
@@ -207,9 +228,10 @@ def train(pairs: list[PackedPair], opts: TrainOptions, info: dict | None = None,
                     "opt": opt.state_dict(), "step": step, "history": history,
                     "seconds": seconds, "spec": asdict(model.spec),
                     "sampler_rng": sampler.rng.bit_generator.state,
-                    "torch_rng": torch.get_rng_state(), "options": asdict(opts)},
-                   state_path)
-        ema.spec.training = {"steps": step, "seconds": round(seconds, 1),
+                    "torch_rng": torch.get_rng_state(), "options": asdict(opts),
+                    "base_steps": base_steps}, state_path)
+        ema.spec.training = {"steps": step, "total_steps": base_steps + step,
+                             "init": opts.init, "seconds": round(seconds, 1),
                              "device": torch.cuda.get_device_name(device)
                              if device.type == "cuda" else "cpu",
                              "batch": opts.batch, "crop": opts.crop, "lr": opts.lr,
@@ -224,7 +246,8 @@ def train(pairs: list[PackedPair], opts: TrainOptions, info: dict | None = None,
         if opts.time_limit and time.perf_counter() - t0 > opts.time_limit:
             log.info("time limit reached at step %d", step)
             break
-        o, k, m = (x.to(device, non_blocking=True) for x in sampler.batch(opts.batch))
+        o, k, m, pv, va = (x.to(device, non_blocking=True)
+                           for x in sampler.batch(opts.batch, opts.previous_drop))
         n = o.shape[0]
         t = torch.randint(0, T, (n,), generator=gen)
         t[torch.rand(n, generator=gen) < opts.final_step_share] = T - 1
@@ -236,7 +259,7 @@ def train(pairs: list[PackedPair], opts: TrainOptions, info: dict | None = None,
         zero = (t.cpu() == T - 1) & (torch.rand(n, generator=gen) < opts.zero_noise_share)
         noise[zero] = 0.0
         noise = noise.to(device)
-        loss = batch_loss(model, o, k, m, t, noise, amp=use_amp)
+        loss = batch_loss(model, o, k, m, t, noise, amp=use_amp, previous=pv, valid=va)
         for g in opt.param_groups:
             g["lr"] = lr_at(step)
         opt.zero_grad(set_to_none=True)
@@ -260,7 +283,8 @@ def train(pairs: list[PackedPair], opts: TrainOptions, info: dict | None = None,
     bar.close()
     seconds = time.perf_counter() - t0
     save()
-    return {"steps": step, "seconds": seconds, "loss": running, "history": history,
+    return {"steps": step, "total_steps": base_steps + step, "seconds": seconds,
+            "loss": running, "history": history,
             "model": str(out / "model"), "parameters": model.num_parameters()}
 
 
@@ -294,10 +318,23 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--save-every", type=int, default=d.save_every)
     p.add_argument("--time-limit", type=float, default=0.0, help="stop after N seconds")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
-    p.add_argument("--budgets-per-image", type=int, default=2)
-    p.add_argument("--bpp", type=float, nargs=2, default=(0.02, 0.4), metavar=("MIN", "MAX"),
-                   help="range of random budgets, bits per pixel (log-uniform)")
-    p.add_argument("--video-every", type=int, default=3, help="use every n-th video frame")
+    p.add_argument("--budgets-per-image", type=int, default=3,
+                   help="passes over the sources, each with fresh random budgets")
+    p.add_argument("--bpp", type=float, nargs=2, default=None, metavar=("MIN", "MAX"),
+                   help="random budgets in bits per pixel (log-uniform) instead of --kbit")
+    p.add_argument("--kbit", type=float, nargs=2, default=(15.0, 500.0), metavar=("MIN", "MAX"),
+                   help="range of random budgets in kbit/s at --fps (log-uniform)")
+    p.add_argument("--fps", type=float, default=5.0, help="camera rate for --kbit budgets")
+    p.add_argument("--coders", nargs="+", default=["auto", "region", "video"],
+                   help="texture coders, one per pass over the sources (cycled)")
+    p.add_argument("--prior", default="waifu2x", choices=("waifu2x", "bicubic", "none"),
+                   help="upsampler of the coarse picture applied to the stored composites "
+                   "(the embedded backend's reconstruction.prior)")
+    p.add_argument("--no-temporal", action="store_true",
+                   help="no previous-frame conditioning (keeps a non-temporal init as it is)")
+    p.add_argument("--video-every", type=int, default=5, help="store every n-th fed frame")
+    p.add_argument("--video-step", type=int, default=2,
+                   help="feed every n-th video frame to the codec (10 Hz vtest -> 5 Hz)")
     p.add_argument("--topic", default="", help="bag image topic (default: all image topics)")
     p.add_argument("--synthetic", action="store_true",
                    help="make pairs with the stand-in degradation, not the project codec")
@@ -312,15 +349,19 @@ def run(args: argparse.Namespace) -> int:
     pack = Path(args.pack) if args.pack else out / "pack.npz"
     if not pack.is_file() or (args.rebuild_pack and not args.pack):
         sources = list(iter_sources(args.inputs, video_every=args.video_every,
-                                    topic=args.topic))
-        build_pack(sources, pack, args.budgets_per_image, tuple(args.bpp), args.seed,
-                   use_codec=not args.synthetic)
+                                    topic=args.topic, video_step=args.video_step))
+        from semcomm_ros.reconstruction.prior import make_upsampler
+        up = make_upsampler(args.prior, threads=args.threads) if args.prior != "none" else None
+        build_pack(sources, pack, args.budgets_per_image, tuple(args.bpp or (0.02, 0.4)),
+                   args.seed, use_codec=not args.synthetic, coders=tuple(args.coders),
+                   kbit_range=None if args.bpp else tuple(args.kbit), fps=args.fps,
+                   upsampler=up)
     pairs, info = load_pack(pack)
     log.info("pack %s: %s", pack, info)
     opts = TrainOptions(out=str(out), init=args.init, steps=args.steps, batch=args.batch,
                         crop=args.crop, lr=args.lr, seed=args.seed, device=args.device,
                         amp=not args.no_amp, save_every=args.save_every,
-                        time_limit=args.time_limit)
+                        time_limit=args.time_limit, temporal=not args.no_temporal)
     summary = train(pairs, opts, info)
     summary.pop("history")
     print(json.dumps(summary, indent=2))

@@ -104,3 +104,25 @@ def test_late_joining_decoder_recovers(scripted, vtest_frames):
     outs = [late.decode(f) for f in frames[3:]]
     assert any(f.background for f in frames[3:])  # a refresh arrives within max_age frames
     assert _psnr(vtest_frames[0], outs[-1].image) > 24
+
+
+@pytest.mark.parametrize("coder", ["region", "auto"])
+def test_coarse_picture_is_what_the_composite_was_scaled_from(scripted, vtest_frames, coder):
+    """The reconstruction's prior hook: DecodedFrame.coarse, the coded-size picture."""
+    from semcomm_ros.codec.region import resize_to
+    cfg = CodecConfig()
+    cfg.texture.coder = coder
+    enc, dec = SemanticEncoder(cfg, detector=scripted), CompositionDecoder(cfg)
+    for i in range(2):  # the region coder's second frame reuses the held background
+        out = dec.decode(unpack(pack(enc.encode(vtest_frames[i], byte_budget=1200,
+                                                sequence=i))))
+        assert out.coarse is not None
+        if i == 0:  # a still / a new background: sent smaller than the source
+            assert out.coarse.shape[1] < 768
+        up = resize_to(out.coarse, 768, 576)
+        outside = np.ones((576, 768), bool)
+        for obj in out.objects:
+            x, y, w, h = obj.box
+            outside[max(0, y - 8):y + h + 8, max(0, x - 8):x + w + 8] = False
+        assert outside.mean() > 0.3
+        assert (out.image[outside] == up[outside]).all()

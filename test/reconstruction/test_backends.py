@@ -61,13 +61,13 @@ def test_unknown_backend_is_a_config_error():
 
 
 def test_config_round_trips_through_ros_parameters():
-    cfg = ReconstructionConfig(backend="sd", steps=4, eta=1.0)
+    cfg = ReconstructionConfig(backend="sd", realism=0.5)
     cfg.sd.controlnet = True
     flat = to_flat_params(cfg)
-    assert flat["sd.controlnet"] is True and flat["steps"] == 4
+    assert flat["sd.controlnet"] is True and flat["realism"] == 0.5
     assert from_flat_params(ReconstructionConfig, flat) == cfg
     with pytest.raises(ConfigError):
-        from_flat_params(ReconstructionConfig, {**flat, "eta": 3.0})
+        from_flat_params(ReconstructionConfig, {**flat, "realism": 3.0})
 
 
 @pytest.mark.parametrize("bad", [

@@ -37,7 +37,7 @@ def options(tmp_path, spec, **kw) -> TrainOptions:
 
 
 def fixed_loss(model: EmbeddedDecoder, pairs) -> float:
-    o, k, m = CropSampler(pairs, 32, 0.45, 0.6, seed=123).batch(8)
+    o, k, m, _, _ = CropSampler(pairs, 32, 0.45, 0.6, seed=123).batch(8)
     t = torch.full((8,), 999)
     noise = torch.randn(8, 48, 8, 8, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
@@ -74,3 +74,19 @@ def test_pack_round_trip(tmp_path):
     assert info["pairs"] == 4 and info["images"] == 2 and info["source"] == "synthetic"
     assert pairs[0].original.shape == img.shape and pairs[0].weight_map.shape == (200, 240)
     assert np.abs(pairs[0].original.astype(int) - img).mean() < 3  # JPEG q92
+
+
+def test_fine_tuning_resumes_from_the_shipped_checkpoint(tmp_path):
+    """init=shipped: the step count continues the shipped model's; a rerun resumes state.pt."""
+    from semcomm_ros.reconstruction.config import SHIPPED_CHECKPOINT
+    shipped = EmbeddedDecoder.load(SHIPPED_CHECKPOINT)
+    base = shipped.spec.training.get("total_steps", shipped.spec.training["steps"])
+    pairs = tiny_pairs()
+    opts = dict(out=str(tmp_path / "ft"), init="shipped", batch=2, crop=32, warmup=1,
+                save_every=0, device="cpu")
+    a = train(pairs, TrainOptions(steps=2, **opts), progress=False)
+    assert a["steps"] == 2 and a["total_steps"] == base + 2
+    model = EmbeddedDecoder.load(a["model"])
+    assert model.spec.temporal and model.spec.training["total_steps"] == base + 2
+    b = train(pairs, TrainOptions(steps=3, **opts), progress=False)  # resumes at 2
+    assert b["steps"] == 3 and b["total_steps"] == base + 3
