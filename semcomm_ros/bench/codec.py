@@ -174,23 +174,16 @@ def detect_clip(clip: Clip, cfg: CodecConfig, detector=None) -> str:
     """
     import numpy as np
 
+    from semcomm_ros.bench.metrics import weight_and_key_mask
     from semcomm_ros.codec.detect import make_detector
-    from semcomm_ros.codec.weights import build_weight_map, parse_priorities
 
     detector = detector or make_detector(cfg.detector)
-    priorities = parse_priorities(cfg.weights.class_priorities)
     for image in clip.frames:
         start = time.perf_counter()
         dets = detector.detect(image)
         clip.detect_ms.append((time.perf_counter() - start) * 1000)
         height, width = image.shape[:2]
-        wmap, weights = build_weight_map(dets, height, width, cfg.weights, priorities)
-        key = [d for d, w in zip(dets, weights) if w >= cfg.weights.key_threshold]
-        if not key and dets:
-            key = [dets[int(np.argmax(weights))]]
-        mask = np.zeros((height, width), bool)
-        for det in key:
-            mask |= det.full_mask(height, width)
+        wmap, mask = weight_and_key_mask(dets, height, width, cfg)
         clip.detections.append(dets)
         clip.key_masks.append(mask)
         clip.weight_maps.append(wmap.astype(np.float16))

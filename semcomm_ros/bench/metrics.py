@@ -155,3 +155,22 @@ def nanmedian(values: list[float]) -> float:
     arr = np.asarray(values, float)
     arr = arr[~np.isnan(arr)]
     return float(np.median(arr)) if arr.size else float("nan")
+
+
+def weight_and_key_mask(dets: list, height: int, width: int, cfg) -> tuple[np.ndarray, np.ndarray]:
+    """The encoder's weight map of ``dets`` and the key-object mask the metrics score.
+
+    Key objects are those weighted at least ``cfg.weights.key_threshold`` (``cfg``: a
+    CodecConfig), or the heaviest one when none is; the mask is the union of their masks.
+    """
+    from semcomm_ros.codec.weights import build_weight_map, parse_priorities
+
+    wmap, weights = build_weight_map(dets, height, width, cfg.weights,
+                                     parse_priorities(cfg.weights.class_priorities))
+    key = [d for d, w in zip(dets, weights) if w >= cfg.weights.key_threshold]
+    if not key and dets:
+        key = [dets[int(np.argmax(weights))]]
+    mask = np.zeros((height, width), bool)
+    for det in key:
+        mask |= det.full_mask(height, width)
+    return wmap, mask

@@ -199,17 +199,9 @@ class GivenDetector(Detector):
 def frame_maps(dets: list[Detection], height: int, width: int, cfg: CodecConfig
                ) -> tuple[np.ndarray, np.ndarray]:
     """The encoder's weight map and the key-object mask (as ``bench.codec.detect_clip``)."""
-    from semcomm_ros.codec.weights import build_weight_map, parse_priorities
+    from semcomm_ros.bench.metrics import weight_and_key_mask
 
-    wmap, weights = build_weight_map(dets, height, width, cfg.weights,
-                                     parse_priorities(cfg.weights.class_priorities))
-    key = [d for d, w in zip(dets, weights) if w >= cfg.weights.key_threshold]
-    if not key and dets:
-        key = [dets[int(np.argmax(weights))]]
-    mask = np.zeros((height, width), bool)
-    for det in key:
-        mask |= det.full_mask(height, width)
-    return wmap, mask
+    return weight_and_key_mask(dets, height, width, cfg)
 
 
 def recall(original: list[Detection], decoded: list[Detection], iou: float = RECALL_IOU
