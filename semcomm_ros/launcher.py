@@ -115,14 +115,28 @@ class Graph:
         return [n.node for n in self.nodes if n.process and n.process.poll() is not None]
 
     def wait(self) -> int:
-        """Block until a node exits or Ctrl-C; returns the first non-zero exit code."""
+        """Block until a node exits, Ctrl-C or SIGTERM; returns the first non-zero exit code.
+
+        The nodes run in sessions of their own (a terminal's Ctrl-C reaches them once, from
+        here), so SIGINT and SIGTERM are caught explicitly, whatever this process inherited
+        (a background job of a non-interactive shell starts with SIGINT ignored): either
+        stops the graph cleanly instead of leaving its nodes running.
+        """
+        def interrupt(signum, frame):
+            raise KeyboardInterrupt(signal.Signals(signum).name)
+
+        previous = {s: signal.signal(s, interrupt) for s in (signal.SIGINT, signal.SIGTERM)}
         try:
             while not self.failed():
                 time.sleep(0.5)
         except KeyboardInterrupt:
             pass
         finally:
+            for s in previous:  # a second signal must not cut the clean stop short
+                signal.signal(s, signal.SIG_IGN)
             self.stop()
+            for s, handler in previous.items():
+                signal.signal(s, handler)
         return max((abs(n.process.returncode or 0) for n in self.nodes if n.process), default=0)
 
     def stop(self, timeout: float = 10.0) -> None:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import random
+import signal
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,14 @@ OPENCV_DATA = REPO / "data" / "opencv-doc" / "data"
 os.environ.setdefault("ROS_DOMAIN_ID", str(random.Random(os.getpid()).randint(120, 200)))
 os.environ.setdefault("YOLO_OFFLINE", "1")
 dds_environment(os.environ)  # large-segment shared memory for raw images (config/fastdds.xml)
+
+# A test run started in the background of a non-interactive shell (`cmd &`, nohup, some CI
+# runners) inherits SIGINT *ignored*, and so does every process it starts: `ros2 launch`
+# and `semcomm run` then never see the Ctrl-C the tests send them to stop a graph cleanly.
+# Catch SIGINT here, so that children start with the default disposition again (an exec
+# resets caught signals to the default; ignored ones stay ignored).
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(scope="session")

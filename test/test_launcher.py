@@ -1,3 +1,10 @@
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
 import yaml
 
 from semcomm_ros.config import load_sections
@@ -30,3 +37,45 @@ def test_overrides_file_is_plain_yaml(tmp_path):
     path = overrides_file("source_node", {"max_frames": 3, "source": "a b"}, tmp_path)
     assert yaml.safe_load(path.read_text()) == {
         "semcomm_source": {"ros__parameters": {"max_frames": 3, "source": "a b"}}}
+
+
+GRAPH_SCRIPT = """
+import sys, time
+from pathlib import Path
+from semcomm_ros.launcher import Graph, NodeProcess
+
+class Sleeper(NodeProcess):
+    def command(self, config, folder):
+        return [sys.executable, "-c", "import time; time.sleep(120)"]
+
+graph = Graph([Sleeper("a"), Sleeper("b")])
+graph.start()
+Path(sys.argv[1]).write_text(" ".join(str(n.process.pid) for n in graph.nodes))
+sys.exit(graph.wait())
+"""
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_graph_stops_its_nodes_on_sigint_or_sigterm_even_with_sigint_inherited_ignored(
+        tmp_path, signum):
+    """Either signal stops the graph's nodes too (they run in sessions of their own).
+
+    `semcomm run` started in the background of a script inherits SIGINT ignored, and a
+    SIGTERM used to kill it alone, leaving the nodes running.
+    """
+    pids = tmp_path / "pids"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", GRAPH_SCRIPT, str(pids)],
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    deadline = time.monotonic() + 30
+    while not pids.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert pids.exists(), "the graph did not start"
+    time.sleep(0.5)  # inside wait()
+    children = [int(p) for p in pids.read_text().split()]
+    proc.send_signal(signum)
+    proc.wait(timeout=20)
+    time.sleep(0.2)
+    for pid in children:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
