@@ -337,6 +337,8 @@ class LinkEstimator:
         self._recent.clear()
         self._seen.clear()
         self._last_seq = None
+        # sequence numbers kept for "one cut per window" refer to the old numbering
+        self._seq_at_overuse, self._newest_lost, self._lost_at_cut = -10, -1, -1
 
     def _forget_path(self) -> None:
         """After a silence: old delays, rates and sequence numbers mean nothing."""
@@ -409,8 +411,8 @@ class LinkEstimator:
         delays = [r.receive_time - r.send_time for r in reps]  # one_way_delay_ms: as measured
         seqs = [r.sequence for r in reps]
         expected = max(seqs) - min(seqs) + 1
-        loss = max(0.0, 1.0 - len(set(seqs)) / expected)
         got = set(seqs)
+        loss = max(0.0, 1.0 - len(got) / expected)
         self._newest_lost = max((q for q in range(min(seqs), max(seqs)) if q not in got),
                                 default=self._newest_lost)
         base = min(d for _, d in self._delays) if self._delays else min(delays)
@@ -503,7 +505,6 @@ class LinkEstimator:
             if (self._state != st.OVERUSE or now - self._last_cut >= cfg.cut_interval_s) \
                     and self._count != self._count_at_cut and not draining:
                 self._count_at_cut = self._count
-
                 self._seq_at_overuse = self._last_seq if self._last_seq is not None else -1
                 rate = self._recent_rate() or capacity
                 self._target = min(self._target, cfg.decrease_factor * rate)

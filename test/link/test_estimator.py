@@ -241,3 +241,21 @@ def test_normal_growth_stops_near_the_capacity_then_probes():
         if e.state == LinkStateCode.NORMAL:
             assert e.estimated_throughput_bps <= cfg.max_normal_gain * e.capacity_bps * 1.01
     assert LinkStateCode.PROBING in states
+
+
+def test_a_sender_restart_does_not_silence_later_cuts():
+    """After an over-use at sequence ~1500 the encoder restarts its numbering at 0: the
+    next congestion must still cut (the one-cut-per-window bookkeeping starts over too)."""
+    est = LinkEstimator(LinkConfig(initial_bps=2_000_000))
+    f = Feed(est)
+    f.run(148.0, 10_000, 2e6)           # 0.8 Mbit/s into 2 Mbit/s: steady
+    for _ in range(20):                 # 2.4 Mbit/s: a queue builds, a cut
+        f.run(0.1, 30_000, 2e6)
+    assert f.seq > 1000
+    f.run(3.0, 5_000, 2e6)              # the queue drains
+    f.seq = 0                           # encoder restarted: numbering starts over
+    f.run(2.0, 10_000, 2e6)
+    before = f.last.estimated_throughput_bps
+    states = [f.run(0.1, 30_000, 2e6).state for _ in range(30)]
+    assert LinkStateCode.OVERUSE in states
+    assert f.last.estimated_throughput_bps < 0.9 * before
