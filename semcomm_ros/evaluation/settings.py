@@ -12,9 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from semcomm_ros.link.budget import STATE_STALE, BudgetConfig, BudgetController
+from semcomm_ros.link.estimator import LinkStateCode
 
-#: LinkState.STATE_STEADY: any state but STARTING and STALE lets the budget follow the target
-STATE_STEADY = 2
+#: the state the replayed link monitor reports while the trace has a rate: NORMAL (any
+#: state but STARTING and STALE lets the budget follow the target)
+STATE_STEADY = LinkStateCode.NORMAL
 
 
 @dataclass

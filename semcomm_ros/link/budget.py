@@ -46,12 +46,14 @@ import math
 from dataclasses import dataclass, field
 
 from semcomm_ros.config import ConfigError, describe
+from semcomm_ros.link.estimator import LinkStateCode
 
-#: LinkState.STATE_STARTING (no report yet: the target is a guess) and STATE_STALE
-#: (the estimator's "no reports: link presumed dead")
-STATE_STARTING = 0
-STATE_STALE = 5
-STATE_PROBING = 6  # the estimator offers more than the capacity on purpose (bounded there)
+# LinkState.estimator_state values the budget reacts to: STARTING (no report yet: the target
+# is a guess), STALE ("no reports: link presumed dead"), PROBING (the estimator offers more
+# than the capacity on purpose, and bounds that itself)
+STATE_STARTING = LinkStateCode.STARTING
+STATE_STALE = LinkStateCode.STALE
+STATE_PROBING = LinkStateCode.PROBING
 
 
 class BudgetMode(enum.Enum):
