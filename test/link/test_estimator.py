@@ -244,8 +244,11 @@ def test_normal_growth_stops_near_the_capacity_then_probes():
 
 
 def test_a_sender_restart_does_not_silence_later_cuts():
-    """After an over-use at sequence ~1500 the encoder restarts its numbering at 0: the
-    next congestion must still cut (the one-cut-per-window bookkeeping starts over too)."""
+    """After a restart of the sender's numbering, the next congestion still cuts.
+
+    The over-use was at sequence ~1500, the encoder restarts at 0: the one-cut-per-window
+    bookkeeping starts over too.
+    """
     est = LinkEstimator(LinkConfig(initial_bps=2_000_000))
     f = Feed(est)
     f.run(148.0, 10_000, 2e6)           # 0.8 Mbit/s into 2 Mbit/s: steady
