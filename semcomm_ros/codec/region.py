@@ -46,11 +46,13 @@ def resize_to(image: np.ndarray, width: int, height: int) -> np.ndarray:
 
 
 def fit_quality(image: np.ndarray, codec: str, max_bytes: int, q_min: int, q_max: int,
-                max_tries: int = 4, overhead: int = LAYER_OVERHEAD) -> CodedImage | None:
+                max_tries: int = 4, overhead: int = LAYER_OVERHEAD,
+                start: int | None = None) -> CodedImage | None:
     """Highest quality in [q_min, q_max] found to fit ``max_bytes`` (overhead included).
 
-    A secant search on log(size) over quality, at most ``max_tries`` encodes: the
-    answer may be a few quality steps below the true optimum, never over budget.
+    A secant search on log(size) over quality, at most ``max_tries`` encodes, from
+    ``start`` (default ``q_max``; a warm start: the last frame's answer): the answer
+    may be a few quality steps below the true optimum, never over budget.
     """
     if max_bytes <= overhead or q_min > q_max:
         return None
@@ -58,7 +60,7 @@ def fit_quality(image: np.ndarray, codec: str, max_bytes: int, q_min: int, q_max
     best: tuple[int, bytes] | None = None
     fail = q_max + 1          # lowest quality seen to overshoot
     points: list[tuple[int, float]] = []
-    quality = q_max
+    quality = q_max if start is None else min(max(q_min, start), q_max)
     for _ in range(max_tries):
         data = imagecodec.encode(image, codec, quality)
         size = len(data) + overhead

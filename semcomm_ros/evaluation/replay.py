@@ -321,29 +321,11 @@ class WebP:
 
     def _fit(self, small: np.ndarray, budget: int, start: int) -> tuple[int, bytes] | None:
         """Highest quality found to fit ``budget`` (secant on log size from ``start``)."""
-        from semcomm_ros.codec import imagecodec
+        from semcomm_ros.codec.region import fit_quality
 
-        best: tuple[int, bytes] | None = None
-        fail, q = self.q_max + 1, min(max(1, start), self.q_max)
-        points: list[tuple[int, float]] = []
-        for _ in range(5):
-            data = imagecodec.encode(small, "webp", q)
-            points.append((q, math.log(max(1, len(data)))))
-            if len(data) <= budget:
-                best = (q, data)
-            else:
-                fail = min(fail, q)
-            low = best[0] + 1 if best else 1
-            if low >= fail or (best and best[0] >= self.q_max) or (not best and q == 1):
-                break
-            slope = 0.025
-            if len(points) >= 2:
-                (qa, la), (qb, lb) = sorted(points[-2:])
-                if qb > qa and lb > la:
-                    slope = (lb - la) / (qb - qa)
-            guess = q + (math.log(budget) - 0.03 - points[-1][1]) / slope
-            q = int(min(max(math.floor(guess), low), fail - 1))
-        return best
+        found = fit_quality(small, "webp", budget, 1, self.q_max, max_tries=5, overhead=0,
+                            start=start)
+        return None if found is None else (found.quality, found.data)
 
     def encode(self, image: np.ndarray, budget: int) -> tuple[bytes, float]:
         """(payload, encode ms)."""
