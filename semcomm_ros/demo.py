@@ -114,11 +114,12 @@ class Recorder(Node):
             self.create_subscription(Image, topics.camera, self._on_camera, cam_qos)
             self.create_subscription(WeightedSemantics, topics.semantics, self._on_semantics,
                                      qos)
-        if base and compressed:  # (JPEG: a raw image over UDP loses fragments)
-            self.create_subscription(CompressedImage, topics.reconstruction.rstrip("/")
-                                     + "/compressed", self._on_recon, qos)
-        elif base:
-            self.create_subscription(Image, topics.reconstruction, self._on_recon, qos)
+        # (compressed: JPEG, as a raw image over UDP loses fragments)
+        self.recon_topic = topics.reconstruction.rstrip("/") + "/compressed" if compressed \
+            else topics.reconstruction
+        if base:
+            self.create_subscription(CompressedImage if compressed else Image, self.recon_topic,
+                                     self._on_recon, qos)
         if base:
             if topics.weight_map and not compressed:
                 self.create_subscription(Image, topics.weight_map, self._on_overlay, qos)
@@ -173,7 +174,7 @@ class Recorder(Node):
     def graph_ready(self) -> bool:
         """True once the encoder listens to the camera and the decoder publishes."""
         robot = self.count_subscribers(self.topics.camera) >= 2
-        base = (self.count_publishers(self.topics.reconstruction) >= 1
+        base = (self.count_publishers(self.recon_topic) >= 1  # the topic subscribed to
                 and self.count_subscribers(self.topics.frame_report) >= 2)
         return {"robot": robot, "base": base}.get(self.side, robot and base)
 
