@@ -233,13 +233,15 @@ class PriorOnly:
 
 def make_backends(args: argparse.Namespace) -> dict:
     """Composition, prior only, the embedded decoder at both knob ends (no silent fallback)."""
-    from semcomm_ros.reconstruction.backends import EmbeddedReconstructor
+    from semcomm_ros.reconstruction.backends import EmbeddedReconstructor, resolve_device
     from semcomm_ros.reconstruction.models import EmbeddedDecoder
     recs = {"composition": make_reconstructor(ReconstructionConfig(backend="none"))}
     base = ReconstructionConfig(backend="embedded", checkpoint=args.checkpoint,
                                 device=args.device, threads=args.threads, prior=args.prior,
                                 temporal=not args.no_temporal)
-    up = SharedPrior(make_upsampler(base.prior, base.prior_noise, 1, args.threads))
+    up = SharedPrior(make_upsampler(base.prior, base.prior_noise, 1, args.threads,
+                                    base.prior_dir, resolve_device(base.device),
+                                    base.prior_precision))
     recs["prior"] = PriorOnly(up)
     model = EmbeddedDecoder.load(base.checkpoint_path())
     for name, preset in (("fidelity", FIDELITY_END), ("realism", REALISM_END)):

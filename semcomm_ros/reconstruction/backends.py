@@ -132,9 +132,11 @@ class EmbeddedReconstructor(Reconstructor):
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
         model = model or EmbeddedDecoder.load(cfg.checkpoint_path())
-        self.pipeline = EmbeddedPipeline(model, device=resolve_device(cfg.device))
+        device = resolve_device(cfg.device)
+        self.pipeline = EmbeddedPipeline(model, device=device)
         self.upsampler = upsampler or make_upsampler(cfg.prior, cfg.prior_noise, 1,
-                                                     cfg.threads, cfg.prior_dir)
+                                                     cfg.threads, cfg.prior_dir, device,
+                                                     cfg.prior_precision)
         self._prior_cache: tuple[np.ndarray, tuple, np.ndarray] | None = None
         # previous frame: sequence, composite, reconstruction, (unused), and the composite
         # the network saw (the temporal input: what training pairs store)

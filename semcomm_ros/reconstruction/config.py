@@ -15,6 +15,7 @@ BACKENDS = ("none", "embedded", "sd")
 DEVICES = ("auto", "cpu", "cuda")
 SD_MODES = ("img2img", "inpaint")
 PRIORS = ("none", "bicubic", "waifu2x")
+PRIOR_PRECISIONS = ("auto", "float32", "bfloat16", "float16")
 
 #: The checkpoint shipped in the repository (a folder, see docs/models/embedded_decoder.md):
 #: models/ of the clone, or share/semcomm_ros/models of a colcon install (semcomm_ros.paths).
@@ -84,6 +85,9 @@ class ReconstructionConfig:
         "docs/models/waifu2x_prior.md)"))
     prior_dir: str = field(default="", metadata=describe(
         "folder of the waifu2x ONNX files; empty = data/priors/waifu2x or the shared cache"))
+    prior_precision: str = field(default="auto", metadata=describe(
+        "arithmetic of the prior: auto (bfloat16 on a CPU that computes it natively, "
+        "float16 on CUDA, else float32), float32, bfloat16, float16"))
     temporal: bool = field(default=True, metadata=describe(
         "use the previous frame: pixels whose composite did not change keep their "
         "previous reconstruction (no flicker, less work), and a temporal checkpoint also "
@@ -114,6 +118,9 @@ class ReconstructionConfig:
             raise ConfigError(f"prior must be one of {PRIORS}, not {self.prior!r}")
         if not -1 <= self.prior_noise <= 3:
             raise ConfigError("prior_noise must be in [-1, 3]")
+        if self.prior_precision not in PRIOR_PRECISIONS:
+            raise ConfigError(f"prior_precision must be one of {PRIOR_PRECISIONS}, "
+                              f"not {self.prior_precision!r}")
         if not 0.0 <= self.keep_low < self.keep_high <= 1.0:
             raise ConfigError("need 0 <= keep_low < keep_high <= 1")
         if self.threads < 0:

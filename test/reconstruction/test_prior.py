@@ -82,3 +82,47 @@ def test_prior_replaces_only_the_upscaled_coarse_pixels():
     assert (out[mask] == bic[mask]).all()
     assert apply_prior(comp, None, BicubicUpsampler()) is comp
     assert apply_prior(comp, coarse, Upsampler()) is comp  # "none": the codec's own
+
+
+@pytest.mark.skipif(not have_waifu2x(), reason="waifu2x not fetched (tools/fetch_priors.sh)")
+def test_torch_network_matches_the_onnx_graph_and_bfloat16_costs_nothing_visible():
+    """The torch port reproduces onnxruntime's run of the shipped graph; bf16 stays close."""
+    import onnxruntime as ort
+    rng = np.random.default_rng(1)
+    small = cv2.GaussianBlur(rng.integers(0, 256, (37, 52, 3), dtype=np.uint8), (5, 5), 1.5)
+    path = prior_mod.find_waifu2x(3)
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    x = np.ascontiguousarray(small[..., ::-1].transpose(2, 0, 1))[None].astype(np.float32) / 255
+    x = np.pad(x, ((0, 0), (0, 0), (7, 7), (7, 7)), mode="edge")
+    ref = sess.run(None, {sess.get_inputs()[0].name: x})[0][0, :, :74, :104]
+    ref = (np.clip(ref.transpose(1, 2, 0)[..., ::-1], 0, 1) * 255 + 0.5).astype(np.uint8)
+    exact = prior_mod.Waifu2xUpsampler(3, precision="float32")(small, 104, 74)
+    assert np.abs(exact.astype(int) - ref).max() <= 1
+    half = prior_mod.Waifu2xUpsampler(3, precision="bfloat16")(small, 104, 74)
+    diff = np.abs(half.astype(int) - ref)
+    assert diff.mean() < 1.0 and diff.max() <= 8, (diff.mean(), diff.max())
+
+
+@pytest.mark.skipif(not have_waifu2x(), reason="waifu2x not fetched (tools/fetch_priors.sh)")
+def test_strips_give_the_same_picture_as_one_pass(monkeypatch):
+    rng = np.random.default_rng(2)
+    small = rng.integers(0, 256, (45, 30, 3), dtype=np.uint8)
+    up = prior_mod.Waifu2xUpsampler(3, precision="float32")
+    whole = up(small, 60, 90)
+    monkeypatch.setattr(prior_mod, "STRIP_ROWS", 16)  # 45 rows -> strips of 16, 16, 13
+    assert np.array_equal(up(small, 60, 90), whole)
+
+
+def test_a_file_that_is_not_upconv7_is_refused(tmp_path):
+    bad = tmp_path / "noise3_scale2.0x_model.onnx"
+    bad.write_bytes(b"\x08\x07garbage that is not an onnx model" * 10)
+    with pytest.raises(PriorError, match="noise3_scale2.0x_model.onnx"):
+        make_upsampler("waifu2x", folder=str(tmp_path))
+
+
+def test_prior_precision_is_validated():
+    from semcomm_ros.config import ConfigError
+    with pytest.raises(ConfigError, match="prior_precision"):
+        ReconstructionConfig(prior_precision="int4").validate()
+    assert prior_mod.prior_dtype(prior_mod.torch.device("cpu"), "float32") \
+        == prior_mod.torch.float32
