@@ -72,14 +72,33 @@ def read_inputs(decoded) -> Inputs:
                   int(getattr(decoded, "sequence", 0)), coarse)
 
 
+#: fields of ReconstructionConfig a running backend takes over in place
+LIVE_FIELDS = ("realism", "seed", "keep_low", "keep_high", "temporal")
+
+
 class Reconstructor(ABC):
     """Turns what arrived into the picture shown to the operator."""
 
     name: str = ""
+    cfg: ReconstructionConfig | None = None
 
     @abstractmethod
     def reconstruct(self, decoded) -> np.ndarray:
         """DecodedFrame -> HxWx3 uint8 BGR image of the same size."""
+
+    def update_config(self, cfg: ReconstructionConfig) -> bool:
+        """Take over a new configuration in place when only live fields changed.
+
+        Returns False when something else changed (the caller builds a new backend).
+        """
+        cfg.validate()
+        if self.cfg is None:
+            return False
+        old = replace(self.cfg, **{k: getattr(cfg, k) for k in LIVE_FIELDS})
+        if old != cfg:
+            return False
+        self.cfg = cfg
+        return True
 
 
 class CompositionReconstructor(Reconstructor):
@@ -103,10 +122,6 @@ def resolve_device(name: str) -> torch.device:
         log.warning("reconstruction.device=cuda but CUDA is not available: using the CPU")
         return torch.device("cpu")
     return torch.device("cuda")
-
-
-#: fields of ReconstructionConfig a running embedded backend takes over in place
-LIVE_FIELDS = ("realism", "seed", "keep_low", "keep_high", "temporal")
 
 
 class EmbeddedReconstructor(Reconstructor):
@@ -141,18 +156,6 @@ class EmbeddedReconstructor(Reconstructor):
         # previous frame: sequence, composite, reconstruction, (unused), and the composite
         # the network saw (the temporal input: what training pairs store)
         self._prev: tuple | None = None
-
-    def update_config(self, cfg: ReconstructionConfig) -> bool:
-        """Take over a new configuration in place when only live fields changed.
-
-        Returns False when something else changed (the caller builds a new backend).
-        """
-        cfg.validate()
-        old = replace(self.cfg, **{k: getattr(cfg, k) for k in LIVE_FIELDS})
-        if old != cfg:
-            return False
-        self.cfg = cfg
-        return True
 
     def reset(self) -> None:
         """Forget the previous frame (a new stream)."""

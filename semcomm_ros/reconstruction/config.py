@@ -38,7 +38,8 @@ class SDConfig:
     allow_download: bool = field(default=False, metadata=describe(
         "let diffusers fetch weights that are not cached locally (needs network)"))
     strength: float = field(default=0.5, metadata=describe(
-        "start noise level in (0, 1]: higher regenerates more (realism), lower keeps more"))
+        "start noise level in (0, 1] at the realism end; reconstruction.realism scales it "
+        "(realism 0: the composite as received)"))
     steps: int = field(default=20, metadata=describe("scheduler steps over the full range"))
     guidance_scale: float = field(default=5.0, metadata=describe(
         "classifier-free guidance (1 disables it)"))

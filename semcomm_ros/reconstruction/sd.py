@@ -2,12 +2,13 @@
 
 For GPU base stations that have the weights (a diffusers model folder or a cached
 model id). The loop is SDEdit-style img2img (start from the composite, noised to
-``sd.strength``) or, in ``inpaint`` mode, blended latent diffusion: at every step the
-latents of regions that arrived with high weight are reset to the (re-noised) received
-ones, so only low-weight regions are regenerated; any SD checkpoint works, no special
-inpainting UNet is needed. An optional ControlNet sees the semantic map as a colour
-segmentation image. The final image is blended with the composite through the keep
-map, as in the embedded backend, so key objects stay exactly as received.
+``reconstruction.realism`` x ``sd.strength``: the knob is live here too, and at realism 0
+the composite is shown as received) or, in ``inpaint`` mode, blended latent diffusion: at
+every step the latents of regions that arrived with high weight are reset to the
+(re-noised) received ones, so only low-weight regions are regenerated; any SD checkpoint
+works, no special inpainting UNet is needed. An optional ControlNet sees the semantic map
+as a colour segmentation image. The final image is blended with the composite through the
+keep map, as in the embedded backend, so key objects stay exactly as received.
 
 Built from parts (``AutoencoderKL``, ``UNet2DConditionModel``, ``ControlNetModel``,
 ``DDIMScheduler``) rather than the ``StableDiffusion*Pipeline`` classes because those
@@ -114,6 +115,9 @@ class SDReconstructor(Reconstructor):
         """Img2img/inpaint from the composite, then blend kept regions back exactly."""
         s, p = self.cfg.sd, self.parts
         x = read_inputs(decoded)
+        strength = s.strength * self.cfg.realism  # the one knob: sd.strength at realism 1
+        if strength <= 0.0:
+            return x.image.copy()  # fidelity end: SD has no regression estimate, show what came
         h, w = x.image.shape[:2]
         keep = keep_map(x.weight_map, x.level, self.cfg.keep_low, self.cfg.keep_high)
         dev, dt = self.device, self.dtype
@@ -135,7 +139,7 @@ class SDReconstructor(Reconstructor):
             control = torch.cat([control] * 2) if guided else control
         gen = torch.Generator("cpu").manual_seed(self.cfg.seed + x.sequence)
         p.scheduler.set_timesteps(s.steps)
-        start = max(0, s.steps - max(1, round(s.steps * s.strength)))
+        start = max(0, s.steps - max(1, round(s.steps * strength)))
         timesteps = p.scheduler.timesteps[start:]
         noise = torch.randn(init.shape, generator=gen).to(dev, dt)
         latents = p.scheduler.add_noise(init, noise, timesteps[:1])

@@ -41,7 +41,7 @@ def tiny_components(controlnet: bool) -> SDComponents:
 
 @pytest.mark.parametrize(("mode", "controlnet"), [("img2img", False), ("inpaint", True)])
 def test_sd_backend_with_tiny_components(make_frame, mode, controlnet):
-    cfg = ReconstructionConfig(backend="sd", device="cpu")
+    cfg = ReconstructionConfig(backend="sd", device="cpu", realism=1.0)
     cfg.sd.mode, cfg.sd.controlnet, cfg.sd.steps, cfg.sd.strength = mode, controlnet, 4, 0.5
     rec = SDReconstructor(cfg, components=tiny_components(controlnet))
     assert rec.name == "sd"
@@ -54,10 +54,34 @@ def test_sd_backend_with_tiny_components(make_frame, mode, controlnet):
 
 
 def test_sd_guidance_off_uses_one_prompt(make_frame):
-    cfg = ReconstructionConfig(backend="sd", device="cpu")
+    cfg = ReconstructionConfig(backend="sd", device="cpu", realism=1.0)
     cfg.sd.guidance_scale, cfg.sd.steps = 1.0, 2
     rec = SDReconstructor(cfg, components=tiny_components(False))
     assert rec.reconstruct(make_frame(16, 24)).shape == (16, 24, 3)
+
+
+def test_realism_knob_drives_sd_live(make_frame):
+    """One knob for every backend: realism 0 shows what arrived, more realism denoises longer."""
+    from dataclasses import replace
+    cfg = ReconstructionConfig(backend="sd", device="cpu", realism=0.0)
+    cfg.sd.steps, cfg.sd.strength, cfg.sd.guidance_scale = 4, 1.0, 1.0
+    parts = tiny_components(False)
+    calls = []
+    forward = parts.unet.forward
+    parts.unet.forward = lambda *a, **k: calls.append(1) or forward(*a, **k)
+    rec = SDReconstructor(cfg, components=parts)
+    d = make_frame(45, 70)
+    np.testing.assert_array_equal(rec.reconstruct(d), d.image)  # fidelity end: as received
+    assert not calls
+    steps = []
+    for realism in (0.25, 1.0):
+        assert rec.update_config(replace(cfg, realism=realism))  # in place, no reload
+        calls.clear()
+        out = rec.reconstruct(d)
+        np.testing.assert_array_equal(out[5:20, 10:30], d.image[5:20, 10:30])  # key kept
+        steps.append(len(calls))
+    assert steps == [1, 4], steps  # strength = realism x sd.strength of 4 steps
+    assert not rec.update_config(replace(cfg, device="cuda"))  # not live: rebuild
 
 
 def test_segmentation_colours_are_stable():
