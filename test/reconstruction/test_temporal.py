@@ -90,3 +90,29 @@ def test_knob_is_live_and_keeps_key_objects(tiny_model, make_frame):
     assert keep.any() and np.array_equal(real[keep], d.image[keep])
     assert np.array_equal(fid[keep], d.image[keep])
     assert not rec.update_config(ReconstructionConfig(realism=1.0, checkpoint="/elsewhere"))
+
+
+def test_fidelity_end_keeps_the_prior_where_it_replaced_pixels(tiny_model, make_frame):
+    """The network measured no better than the prior on its pixels: the knob blends them."""
+    from semcomm_ros.codec.region import resize_to
+    from semcomm_ros.reconstruction.prior import coarse_mask
+    rng = np.random.default_rng(5)
+    coarse = rng.integers(0, 256, (12, 18, 3), dtype=np.uint8)
+    d = make_frame(48, 72)
+    image = resize_to(coarse, 72, 48).copy()
+    image[5:20, 10:30] = d.image[5:20, 10:30]  # the pasted (kept) object
+    d = replace(d, image=image)
+    d.coarse = coarse
+    fresh = coarse_mask(image, coarse)
+    assert fresh.mean() > 0.5
+    prior = BicubicUpsampler()(coarse, 72, 48)
+    rec = recon(tiny_model, temporal=False)
+    fid = rec.reconstruct(d)
+    assert np.array_equal(fid[fresh], prior[fresh])
+    assert np.array_equal(fid[5:20, 10:30], image[5:20, 10:30])
+    rec.update_config(ReconstructionConfig(realism=1.0, temporal=False))
+    real = rec.reconstruct(d)
+    assert np.abs(real[fresh].astype(int) - prior[fresh]).mean() > 1.0
+    rec.update_config(ReconstructionConfig(realism=0.5, temporal=False))
+    half = rec.reconstruct(d).astype(int)
+    assert 0 < np.abs(half[fresh] - prior[fresh]).mean() < np.abs(real[fresh] - prior[fresh]).mean()
