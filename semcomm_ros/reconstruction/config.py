@@ -67,7 +67,7 @@ class ReconstructionConfig:
 
     backend: str = field(default="embedded", metadata=describe(
         "none: composition only; embedded: the shipped small diffusion model; "
-        "sd: Stable Diffusion pipelines (needs weights)"))
+        "sd: Stable Diffusion pipelines (needs weights; runs at realism > 0)"))
     checkpoint: str = field(default="", metadata=describe(
         "embedded model folder; empty = the checkpoint shipped in models/embedded_decoder"))
     device: str = field(default="auto", metadata=describe("auto (cuda when present), cpu, cuda"))

@@ -31,7 +31,8 @@ from semcomm_ros.reconstruction.config import PRIORS
 log = logging.getLogger("semcomm_ros.reconstruction.prior")
 
 WAIFU2X_PAD = 7  # receptive field of upconv_7 at the input scale
-STRIP_ROWS = 256  # input rows per network call (bounds activations to ~0.25 GB at 1920 px)
+STRIP_ROWS = 256  # input rows per network call: a 1920-px-wide picture peaks at ~0.4 GB of
+#                   activations in bfloat16, ~0.8 GB in float32
 #: waifu2x model per denoise level (-1 = no denoising)
 WAIFU2X_FILES = {-1: "scale2.0x_model.onnx", **{n: f"noise{n}_scale2.0x_model.onnx"
                                                  for n in range(4)}}
@@ -120,14 +121,17 @@ class Upconv7(torch.nn.Module):
 
         try:
             graph = onnx.load(str(path)).graph
-        except Exception as exc:  # protobuf raises several kinds on a damaged file
+            weights = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
+            attrs = [(n.op_type, len(n.input),
+                      {a.name: onnx.helper.get_attribute_value(a) for a in n.attribute})
+                     for n in graph.node]
+        except Exception as exc:  # protobuf / numpy raise several kinds on a damaged file
             raise PriorError(f"{path}: not a readable ONNX file ({exc})") from exc
-        weights = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
         layers = [n for n in graph.node if n.op_type in ("Conv", "ConvTranspose")]
         model = cls()
         targets = [*model.convs, model.up]
-        if [n.op_type for n in layers] != ["Conv"] * 6 + ["ConvTranspose"] \
-                or any(len(n.input) != 3 for n in layers):
+        if [a[:2] for a in attrs] != [("Conv", 3), ("LeakyRelu", 1)] * 6 \
+                + [("ConvTranspose", 3)] or not _upconv7_attributes(attrs):
             raise PriorError(f"{path}: not a waifu2x upconv_7 graph")
         state = {}
         for i, (node, module) in enumerate(zip(layers, targets, strict=True)):
@@ -144,6 +148,20 @@ class Upconv7(torch.nn.Module):
         return model.eval().requires_grad_(False)
 
 
+def _upconv7_attributes(attrs: list[tuple[str, int, dict]]) -> bool:
+    """The hyper-parameters :class:`Upconv7` hard-codes: stride, padding, slope."""
+    for op, _, a in attrs:
+        if op == "LeakyRelu" and abs(a.get("alpha", 0.01) - 0.1) > 1e-6:
+            return False
+        if op in ("Conv", "ConvTranspose"):
+            stride, pad = (1, 0) if op == "Conv" else (2, 3)
+            if list(a.get("strides", [1, 1])) != [stride] * 2 \
+                    or list(a.get("pads", [0] * 4)) != [pad] * 4 \
+                    or a.get("group", 1) != 1 or list(a.get("dilations", [1, 1])) != [1, 1]:
+                return False
+    return True
+
+
 def prior_dtype(device: torch.device, precision: str = "auto") -> torch.dtype:
     """Arithmetic of the prior: ``auto`` = bfloat16 where the CPU computes it natively.
 
@@ -155,9 +173,17 @@ def prior_dtype(device: torch.device, precision: str = "auto") -> torch.dtype:
                 "float16": torch.float16}[precision]
     if device.type == "cuda":
         return torch.float16
-    if torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported():
-        return torch.bfloat16
-    return torch.float32
+    return torch.bfloat16 if native_bf16() else torch.float32
+
+
+def native_bf16() -> bool:
+    """True where the CPU has bfloat16 instructions (AVX-512 BF16 or AMX), not emulation.
+
+    (oneDNN's own ``_is_mkldnn_bf16_supported`` is also true on plain AVX-512 CPUs, where
+    bfloat16 is emulated: slower than float32 there.)
+    """
+    return torch.backends.mkldnn.is_available() and (
+        torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
 
 
 class Waifu2xUpsampler(Upsampler):

@@ -104,6 +104,10 @@ class SDReconstructor(Reconstructor):
             if m is not None:
                 m.to(self.device).eval()
         self.dtype = next(self.parts.unet.parameters()).dtype
+        if cfg.realism == 0.0:
+            log.warning("backend 'sd' at reconstruction.realism 0 shows the composite as "
+                        "received (strength = realism x sd.strength): set realism > 0 to "
+                        "run Stable Diffusion")
 
     def prompt(self, decoded) -> str:
         """The configured prompt plus the labels of the objects that arrived."""

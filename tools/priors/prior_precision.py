@@ -35,7 +35,12 @@ from onnxruntime.quantization import (
 )
 
 from semcomm_ros.reconstruction.data import DEFAULT_DATA_DIR, EXCLUDED_PHOTOS, read_images
-from semcomm_ros.reconstruction.prior import WAIFU2X_PAD, Waifu2xUpsampler, find_waifu2x
+from semcomm_ros.reconstruction.prior import (
+    WAIFU2X_PAD,
+    Waifu2xUpsampler,
+    find_waifu2x,
+    native_bf16,
+)
 
 
 def low_res(img: np.ndarray, quality: int = 30) -> tuple[np.ndarray, np.ndarray]:
@@ -74,6 +79,9 @@ class OrtUpsampler:
 def quantised(src: Path, calib: list[np.ndarray], exclude: list[str], out: Path) -> Path:
     """Static int8 QDQ model of ``src`` calibrated on ``calib`` (percentile 99.999)."""
     model = onnx.load(str(src))
+    missing = set(exclude) - {n.name for n in model.graph.node}
+    if missing:
+        raise SystemExit(f"{src}: no nodes named {sorted(missing)}")
     # the shipped graph is opset 8 / IR 3: Conv, LeakyRelu, ConvTranspose mean the same at
     # opset 13, which the quantiser needs (its own converter fails on IR-3 initialisers)
     model.opset_import[0].version = 13
@@ -117,7 +125,7 @@ def main() -> None:
     src = find_waifu2x(a.noise)
     variants = {"onnxruntime float32 (before)": OrtUpsampler(src, a.threads),
                 "torch float32": Waifu2xUpsampler(a.noise, precision="float32"),
-                "torch bfloat16 (auto here)": Waifu2xUpsampler(a.noise, precision="bfloat16")}
+                "torch bfloat16": Waifu2xUpsampler(a.noise, precision="bfloat16")}
     with tempfile.TemporaryDirectory() as tmp:
         for label, excl in (("onnxruntime int8, every layer", []),
                             ("onnxruntime int8, first + last in float",
@@ -143,7 +151,7 @@ def main() -> None:
           f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
           f"load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}; torch "
           f"{torch.__version__}, onnxruntime {ort.__version__}, {a.threads} threads; "
-          f"bf16 native: {torch.ops.mkldnn._is_mkldnn_bf16_supported()}")
+          f"bf16 native: {native_bf16()}")
     print(f"- data: {len(test)} training photos (never the held-out ones), x2 from JPEG q30 "
           f"half size; waifu2x noise{a.noise}\n")
     print("| variant | mean PSNR | Δ vs float32 | s per 640x480 frame (median of 7) | speed-up |")
