@@ -225,8 +225,10 @@ class EmbeddedReconstructor(Reconstructor):
                                 valid=None if prev is None
                                 else np.ones(keep.shape, np.float32))
             if prior_only is not None:
-                mixed = comp.astype(np.float32) * (1.0 - w) + out.astype(np.float32) * w
-                out = np.where(prior_only[..., None], (mixed + 0.5).astype(np.uint8), out)
+                blend = comp if w == 0.0 else (comp.astype(np.float32) * (1.0 - w)
+                                               + out.astype(np.float32) * w + 0.5
+                                               ).astype(np.uint8)
+                out = np.where(prior_only[..., None], blend, out)
             if same is not None:
                 out = np.where(same[..., None], prev[2], out)
         if self.cfg.temporal:

@@ -21,23 +21,16 @@ import semcomm_ros.codec.auto as auto
 from semcomm_ros.bench.metrics import quality
 from semcomm_ros.codec import CompositionDecoder, SemanticEncoder
 from semcomm_ros.node_config import codec_config
-from semcomm_ros.reconstruction.data import DEFAULT_DATA_DIR, TRAIN_FRAMES
+from semcomm_ros.reconstruction.data import DEFAULT_DATA_DIR, TRAIN_FRAMES, read_video
 from semcomm_ros.reconstruction.prior import Waifu2xUpsampler, apply_prior
 
 
 def training_frames(start: int = 300, count: int = 40) -> list[np.ndarray]:
     """Every 2nd vtest frame from ``start`` (5 Hz), 640x480."""
-    assert start + 2 * count <= TRAIN_FRAMES.stop, "held-out frames"
-    cap = cv2.VideoCapture(str(DEFAULT_DATA_DIR / "vtest.avi"))
-    frames, i = [], 0
-    while len(frames) < count:
-        ok, img = cap.read()
-        if not ok:
-            break
-        if i >= start and i % 2 == 0:
-            frames.append(cv2.resize(img, (640, 480), interpolation=cv2.INTER_AREA))
-        i += 1
-    return frames
+    frames = range(start, start + 2 * count)
+    assert frames.stop <= TRAIN_FRAMES.stop, "held-out frames"
+    return [cv2.resize(s.image, (640, 480), interpolation=cv2.INTER_AREA)
+            for s in read_video(DEFAULT_DATA_DIR / "vtest.avi", frames, step=2)]
 
 
 def main() -> None:
